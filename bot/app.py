@@ -1,0 +1,53 @@
+"""The composition root: settings in, a wired-up bot out. Nothing else builds services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.db import Database
+from bot.pipeline import Pipeline
+from channels.base import Batch, Channel
+from channels.replay import ReplayChannel
+from classifiers.base import Classifier
+from classifiers.loader import load_classifier
+
+PayloadParser = Callable[[bytes], Batch]
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    clock: Clock = field(default_factory=SystemClock)
+
+    @cached_property
+    def classifier(self) -> Classifier:
+        return load_classifier(self.settings.classifier)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        return Pipeline(self.db, self.classifier, self.settings, self.clock)
+
+    def channels(self) -> dict[str, Channel]:
+        """The enabled, configured adapters that can send (none until a platform is set up)."""
+        return {}
+
+    def parsers(self) -> dict[str, PayloadParser]:
+        """Parsers by dead-letter source, so a fixed payload can be retried through its own."""
+        replay = ReplayChannel(path=None, max_text_chars=self.settings.max_text_chars)
+        return {ReplayChannel.name: replay.parse}
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def build(settings: Settings, *, clock: Clock | None = None, db: Database | None = None) -> App:
+    return App(
+        settings=settings,
+        db=db or Database.from_url(settings.database_url),
+        clock=clock or SystemClock(),
+    )

@@ -1,0 +1,369 @@
+"""`campusbot`: the command line. ``main(argv)`` runs it in-process and returns the exit code."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlmodel import col, select
+
+from bot import migrate
+from bot.acknowledge import AUTO_TEMPLATES
+from bot.app import App, build
+from bot.config import Settings, load_settings
+from bot.crud import audit, deadletters, templates
+from bot.errors import BotError, ConfigError
+from bot.models import Case, DeadLetterStatus, Message
+
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Campus police engagement bot (@UCLanCampusCops).",
+)
+config_app = typer.Typer(no_args_is_help=True, help="Check the configuration.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema migrations.")
+inbox_app = typer.Typer(no_args_is_help=True, help="The triage inbox.")
+deadletter_app = typer.Typer(no_args_is_help=True, help="Payloads that could not be taken in.")
+templates_app = typer.Typer(no_args_is_help=True, help="Automatic reply templates.")
+audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+app.add_typer(inbox_app, name="inbox")
+app.add_typer(deadletter_app, name="deadletter")
+app.add_typer(templates_app, name="templates")
+app.add_typer(audit_app, name="audit")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+
+
+@dataclass
+class State:
+    config: Path | None = None
+    _settings: Settings | None = None
+    _app: App | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config)
+            logging.basicConfig(
+                level=self._settings.log_level,
+                stream=sys.stderr,
+                format="%(asctime)s %(levelname)s %(name)s %(message)s",
+            )
+        return self._settings
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = build(self.settings)
+        return self._app
+
+
+def _state(ctx: typer.Context) -> State:
+    state = ctx.obj
+    assert isinstance(state, State)
+    return state
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="config.yaml to use (default ./config.yaml or $CAMPUSBOT_CONFIG)",
+            envvar="CAMPUSBOT_CONFIG",
+        ),
+    ] = None,
+) -> None:
+    ctx.obj = State(config=config)
+    ctx.call_on_close(lambda: ctx.obj._app.close() if ctx.obj._app else None)
+
+
+# -- config ------------------------------------------------------------------------------
+@config_app.command("check")
+def config_check(ctx: typer.Context) -> None:
+    """Say what each enabled channel is missing, without printing any secret."""
+    settings = _state(ctx).settings
+    problems = 0
+    for name, channel in settings.channels().items():
+        if not channel.enabled:
+            out.print(f"{name}: disabled")
+            continue
+        missing = channel.missing()
+        if missing:
+            problems += 1
+            envs = ", ".join(f"CAMPUSBOT_{name.upper()}__{m.upper()}" for m in missing)
+            out.print(f"{name}: enabled, MISSING {', '.join(missing)} (set {envs})")
+        else:
+            out.print(f"{name}: enabled, complete")
+    out.print(f"database: {settings.database_url.split('://')[0]}")
+    if problems:
+        raise typer.Exit(1)
+
+
+# -- db ------------------------------------------------------------------------------------
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    state = _state(ctx)
+    migrate.upgrade(state.app.db, revision)
+    out.print(f"database at revision {migrate.current_revision(state.app.db)}")
+
+
+@db_app.command("current")
+def db_current(ctx: typer.Context) -> None:
+    """Print the database's revision and the code's latest."""
+    state = _state(ctx)
+    current = migrate.current_revision(state.app.db)
+    head = migrate.head_revision()
+    out.print(f"current {current or '(empty)'}, latest {head}")
+    if current != head:
+        raise typer.Exit(1)
+
+
+# -- demo and ingest -----------------------------------------------------------------------
+@app.command()
+def demo(
+    ctx: typer.Context,
+    force: Annotated[bool, typer.Option(help="Also wipe a non-default database")] = False,
+) -> None:
+    """Reset the database, replay the bundled sample inbox and print a summary."""
+    from bot.demo import run_demo
+
+    summary = run_demo(_state(ctx).app, force=force)
+    table = Table(title="Demo: sample inbox after the pipeline", show_header=True)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("messages stored", str(summary.messages))
+    for channel, count in sorted(summary.per_channel.items()):
+        table.add_row(f"  channel {channel}", str(count))
+    for scenario, count in sorted(summary.per_scenario.items()):
+        table.add_row(f"  scenario {scenario}", str(count))
+    table.add_row("urgent cases", str(summary.urgent_cases))
+    table.add_row("risk-to-life cases", str(summary.risk_cases))
+    table.add_row("cases needing a person (not English)", str(summary.needs_human))
+    table.add_row("acknowledgements queued", str(summary.acknowledgements_queued))
+    table.add_row("dead letters", str(summary.dead_lettered))
+    out.print(table)
+    out.print("Next: `campusbot inbox list` or `campusbot serve`, then open http://127.0.0.1:8000/")
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file", exists=True, dir_okay=False, help="JSONL file, one message per line"
+        ),
+    ],
+    channel: Annotated[str, typer.Option(help="Source channel (replay)")] = "replay",
+) -> None:
+    """Ingest a file into the configured database; bad lines go to the dead letters."""
+    from bot.ingest import ingest_file
+
+    if channel != "replay":
+        raise typer.BadParameter("only the replay channel reads files", param_hint="--channel")
+    ingested, processed = ingest_file(_state(ctx).app, file)
+    out.print(
+        f"read {ingested.received}, stored {ingested.stored}, duplicates "
+        f"{ingested.duplicates}, dead-lettered {ingested.dead_lettered}; processed "
+        f"{processed.processed}, acknowledgements {processed.acknowledgements}"
+    )
+    if ingested.dead_lettered:
+        err.print(
+            f"{ingested.dead_lettered} line(s) could not be read; see `campusbot deadletter list`"
+        )
+        raise typer.Exit(1)
+
+
+# -- inbox ---------------------------------------------------------------------------------
+@inbox_app.command("list")
+def inbox_list(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+    status: Annotated[str | None, typer.Option(help="Only cases in this status")] = None,
+    limit: int = 200,
+) -> None:
+    """The inbox, most serious first: P1 risk to life, P2 urgent, P3 reports, P4 other."""
+    state = _state(ctx)
+    with state.app.db.session() as session:
+        query = select(Message, Case).join(Case, col(Message.case_id) == col(Case.id))
+        if status:
+            query = query.where(Case.status == status)
+        rows = list(session.exec(query))
+    rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
+    rows = rows[:limit]
+    if as_json:
+        for message, case in rows:
+            out.print(json.dumps(_inbox_row(message, case), ensure_ascii=False), markup=False)
+        return
+    table = Table(show_lines=False)
+    for column in ("ref", "pri", "status", "channel", "scenarios", "intent", "text"):
+        table.add_column(column)
+    for message, case in rows:
+        table.add_row(
+            case.reference or "",
+            case.priority,
+            case.status,
+            message.channel,
+            ",".join(message.scenarios) or "other",
+            message.intent or "",
+            (message.text[:70] + "…") if len(message.text) > 70 else message.text,
+        )
+    out.print(table)
+
+
+def _inbox_row(message: Message, case: Case) -> dict[str, Any]:
+    return {
+        "reference": case.reference,
+        "priority": case.priority,
+        "status": case.status,
+        "channel": message.channel,
+        "external_id": message.external_id,
+        "text": message.text,
+        "scenarios": message.scenarios,
+        "urgent": message.urgent,
+        "risk": message.risk,
+        "intent": message.intent,
+        "language": message.language,
+        "received_at": message.received_at.isoformat(),
+    }
+
+
+# -- dead letters --------------------------------------------------------------------------
+@deadletter_app.command("list")
+def deadletter_list(
+    ctx: typer.Context,
+    show_all: Annotated[bool, typer.Option("--all", help="Resolved too")] = False,
+) -> None:
+    """Pending dead letters with their reasons (raw bytes are kept, not printed)."""
+    state = _state(ctx)
+    with state.app.db.session() as session:
+        letters = deadletters.list_letters(
+            session, status=None if show_all else DeadLetterStatus.PENDING, limit=10_000
+        )
+        for letter in letters:
+            out.print(
+                f"{letter.id}\t{letter.status}\t{letter.source}\t{letter.origin or ''}\t"
+                f"{letter.reason}",
+                markup=False,
+            )
+        out.print(f"{len(letters)} dead letter(s)")
+
+
+@deadletter_app.command("retry")
+def deadletter_retry(
+    ctx: typer.Context,
+    ids: Annotated[list[int] | None, typer.Argument(help="Ids (default all)")] = None,
+) -> None:
+    """Parse pending dead letters again, through the parser that refused them."""
+    from bot.ingest import retry_dead_letters
+
+    report = retry_dead_letters(_state(ctx).app, ids or None)
+    out.print(
+        f"resolved {report.resolved}, still failing {report.still_failing}, "
+        f"no parser {report.unknown_source}"
+    )
+    if report.still_failing or report.unknown_source:
+        raise typer.Exit(1)
+
+
+# -- templates -----------------------------------------------------------------------------
+@templates_app.command("list")
+def templates_list(ctx: typer.Context) -> None:
+    """Automatic reply templates and whether their current wording is approved."""
+    state = _state(ctx)
+    with state.app.db.session() as session:
+        for name in AUTO_TEMPLATES:
+            status = "approved" if templates.is_approved(session, name) else "NOT APPROVED"
+            out.print(f"{name}\t{status}")
+
+
+@templates_app.command("approve")
+def templates_approve(
+    ctx: typer.Context, name: str, by: Annotated[str, typer.Option(help="Who approves (recorded)")]
+) -> None:
+    """Approve the current wording of an automatic reply template."""
+    if name not in AUTO_TEMPLATES:
+        raise typer.BadParameter(f"choose one of {', '.join(AUTO_TEMPLATES)}", param_hint="NAME")
+    state = _state(ctx)
+    with state.app.db.session() as session:
+        templates.approve(session, name=name, by=by, at=state.app.clock.now())
+    out.print(f"approved {name} as worded now")
+
+
+# -- audit ---------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify(ctx: typer.Context) -> None:
+    """Check the hash chain; exits 1 and names the first entry that was altered."""
+    state = _state(ctx)
+    with state.app.db.session() as session:
+        result = audit.verify(session)
+    if result.ok:
+        out.print(f"audit log intact: {result.entries} entries")
+        return
+    err.print(f"audit log TAMPERED: entry {result.first_bad_id} does not match its chain")
+    raise typer.Exit(1)
+
+
+# -- long-running processes ----------------------------------------------------------------
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option(help="Run each job once and exit")] = False,
+) -> None:
+    """Run the scheduler: process stored messages and send queued replies."""
+    from schedules.worker import run_worker
+
+    run_worker(_state(ctx).app, once=once)
+
+
+@app.command()
+def serve(ctx: typer.Context, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve the console and webhooks (uvicorn)."""
+    from bot.web.server import run_server
+
+    run_server(_state(ctx).app, host=host, port=port)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI in-process; errors the user can fix become a message and an exit code."""
+    try:
+        result = app(args=argv, prog_name="campusbot", standalone_mode=False)
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        return 130
+    except ConfigError as exc:
+        err.print(f"config error: {exc}", markup=False)
+        return 2
+    except BotError as exc:
+        err.print(f"error: {exc}", markup=False)
+        return 1
+    except typer.TyperException as exc:  # usage errors: bad option, missing file...
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            err.print(str(exc), markup=False)
+        return int(getattr(exc, "exit_code", 2))
+    return result if isinstance(result, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

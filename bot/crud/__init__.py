@@ -1,0 +1,1 @@
+"""Keyword-only data functions per aggregate; each takes the session it works in."""

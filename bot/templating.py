@@ -1,0 +1,42 @@
+"""Jinja2 rendering for messages and pages, sandboxed and strict.
+
+Templates are edited by comms staff, so they render in a sandbox (no attribute access to
+Python internals) and any undefined variable is an error rather than an empty string in a
+message to a student.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=4)
+def text_environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(root),
+        undefined=StrictUndefined,
+        autoescape=False,  # plain-text messages; HTML pages use the web environment
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_text(name: str, **context: Any) -> str:
+    """Render a message template and tidy the whitespace a block template leaves."""
+    rendered = text_environment().get_template(name).render(**context)
+    paragraphs = [" ".join(p.split()) for p in rendered.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p)
+
+
+def template_sha256(name: str, root: Path = TEMPLATES_DIR) -> str:
+    """Fingerprint of a template's source: an approval covers exactly this wording."""
+    return hashlib.sha256((root / name).read_bytes()).hexdigest()

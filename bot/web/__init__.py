@@ -1,0 +1,1 @@
+"""The web console, webhooks and health endpoints (FastAPI)."""

@@ -1,0 +1,84 @@
+"""FastAPI application: the read-only triage inbox, health check and (later) webhooks.
+
+Until sign-in lands (web console issue) the console shows personal data to anyone who can
+reach it, so it only binds to the loopback interface.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import text
+from sqlmodel import col, select
+
+from bot.app import App
+from bot.errors import ConfigError
+from bot.models import Case, Message
+from bot.templating import TEMPLATES_DIR
+
+PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(bot: App) -> FastAPI:
+    web = FastAPI(title="campusbot", version="0.1.0", docs_url=None, redoc_url=None)
+    pages = Jinja2Templates(directory=Path(TEMPLATES_DIR) / "web")
+
+    @web.middleware("http")
+    async def _security_headers(request: Request, call_next: Any) -> Any:
+        response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @web.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with bot.db.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception as exc:
+            return JSONResponse({"status": "error", "database": type(exc).__name__}, 503)
+        return JSONResponse({"status": "ok", "database": bot.db.dialect})
+
+    @web.get("/", response_class=HTMLResponse)
+    def inbox(request: Request) -> HTMLResponse:
+        with bot.db.session() as session:
+            rows = list(
+                session.exec(select(Message, Case).join(Case, col(Message.case_id) == col(Case.id)))
+            )
+        rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
+        return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500]})
+
+    return web
+
+
+def run_server(bot: App, *, host: str, port: int) -> None:
+    import uvicorn
+
+    if not _is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host}: the console has no sign-in yet, so it "
+            "only listens on 127.0.0.1 or ::1"
+        )
+    uvicorn.run(create_app(bot), host=host, port=port, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

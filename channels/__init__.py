@@ -1,0 +1,1 @@
+"""Channel adapters: one module per platform, each behind the protocol in channels.base."""

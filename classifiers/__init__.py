@@ -1,0 +1,1 @@
+"""Classifiers tag each message by scenario, urgency, risk to life and intent."""

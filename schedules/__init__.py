@@ -1,0 +1,1 @@
+"""Campaign plans and the scheduler that runs the bot's periodic jobs."""

@@ -1,0 +1,62 @@
+"""`campusbot worker`: APScheduler drives the periodic jobs.
+
+Jobs hold no state of their own: the database is the queue (messages in ``received``,
+replies in ``queued``), so a restart loses nothing. Coalescing is on and only one
+instance of each job runs at a time, so a slow round is never stacked up behind itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import Callable
+from types import FrameType
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from bot.app import App
+from bot.delivery import deliver_due
+
+log = logging.getLogger(__name__)
+
+PROCESS_EVERY_SECONDS = 5
+DELIVER_EVERY_SECONDS = 10
+
+
+def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
+    """Each job and its interval in seconds."""
+    return {
+        "process_pending": (app.pipeline.process_pending, PROCESS_EVERY_SECONDS),
+        "deliver_replies": (
+            lambda: deliver_due(app.db, app.channels(), app.clock),
+            DELIVER_EVERY_SECONDS,
+        ),
+    }
+
+
+def run_worker(app: App, *, once: bool = False) -> None:
+    if once:
+        for name, (job, _) in jobs(app).items():
+            log.info("running %s once", name)
+            job()
+        return
+    scheduler = BlockingScheduler(timezone=app.settings.timezone)
+    for name, (job, seconds) in jobs(app).items():
+        scheduler.add_job(
+            job,
+            "interval",
+            seconds=seconds,
+            id=name,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=seconds,
+        )
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: stopping after the running jobs", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("worker started with jobs %s", ", ".join(jobs(app)))
+    scheduler.start()

@@ -1,0 +1,46 @@
+"""The console as a browser sees it: the inbox page, health, headers, safe rendering."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.app import App
+from bot.errors import ConfigError
+from bot.messages import InboundMessage
+from bot.web.server import create_app, run_server
+from channels.base import Batch
+from tests.conftest import message_line
+
+
+def test_inbox_lists_messages_with_script_shown_inert(bot_app: App) -> None:
+    hostile = '<script>alert("x")</script> my bike got nicked'
+    bot_app.pipeline.run(
+        Batch(
+            messages=[
+                InboundMessage.model_validate(message_line("1", hostile)),
+                InboundMessage.model_validate(message_line("2", "fight outside the SU right now")),
+            ]
+        ),
+        source="replay",
+    )
+    client = TestClient(create_app(bot_app))
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.text
+    assert "<script>alert" not in body
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; my bike got nicked" in body
+    assert body.index("fight outside the SU") < body.index("my bike got nicked")
+    assert "script-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_healthz_reports_the_database(bot_app: App) -> None:
+    response = TestClient(create_app(bot_app)).get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": bot_app.db.dialect}
+
+
+def test_console_refuses_to_listen_beyond_loopback(bot_app: App) -> None:
+    with pytest.raises(ConfigError, match="no sign-in yet"):
+        run_server(bot_app, host="0.0.0.0", port=8000)  # noqa: S104
