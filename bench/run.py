@@ -15,10 +15,11 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import pipeline_throughput
+from bench import classifier_speed, pipeline_throughput
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "classifier": classifier_speed.run,
     "pipeline_throughput": pipeline_throughput.run,
 }
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -34,12 +36,14 @@ inbox_app = typer.Typer(no_args_is_help=True, help="The triage inbox.")
 deadletter_app = typer.Typer(no_args_is_help=True, help="Payloads that could not be taken in.")
 templates_app = typer.Typer(no_args_is_help=True, help="Automatic reply templates.")
 audit_app = typer.Typer(no_args_is_help=True, help="The tamper-evident audit log.")
+classifier_app = typer.Typer(no_args_is_help=True, help="Train and evaluate the classifier.")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 app.add_typer(inbox_app, name="inbox")
 app.add_typer(deadletter_app, name="deadletter")
 app.add_typer(templates_app, name="templates")
 app.add_typer(audit_app, name="audit")
+app.add_typer(classifier_app, name="classifier")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -318,6 +322,131 @@ def audit_verify(ctx: typer.Context) -> None:
         return
     err.print(f"audit log TAMPERED: entry {result.first_bad_id} does not match its chain")
     raise typer.Exit(1)
+
+
+# -- classifier ----------------------------------------------------------------------------
+@app.command()
+def classify(
+    ctx: typer.Context,
+    input_path: Annotated[
+        str, typer.Option("--input", help="JSONL with a text field; - for stdin")
+    ],
+    output_path: Annotated[str, typer.Option("--output", help="JSONL out; - for stdout")] = "-",
+) -> None:
+    """Tag each line's text with scenarios, urgent, risk, intent and scores."""
+    from rich.progress import Progress
+
+    from classifiers.jsonl_job import classify_stream
+    from classifiers.loader import load_classifier
+
+    classifier = load_classifier(_state(ctx).settings.classifier)
+
+    def broken(number: int, reason: str) -> None:
+        err.print(f"line {number}: {reason}; skipped", markup=False)
+
+    with _open_text(input_path, "r") as source, _open_text(output_path, "w") as sink:
+        if err.is_terminal:
+            with Progress(console=err, transient=True) as progress:
+                task = progress.add_task("classifying", total=None)
+                report = classify_stream(
+                    classifier,
+                    source,
+                    sink,
+                    on_error=broken,
+                    on_progress=lambda n: progress.advance(task, n),
+                )
+        else:
+            report = classify_stream(classifier, source, sink, on_error=broken)
+    err.print(f"classified {report.written} line(s), skipped {report.broken}")
+    if report.broken:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def _open_text(path: str, mode: str) -> Iterator[TextIO]:
+    if path == "-":
+        yield sys.stdin if mode == "r" else sys.stdout
+        return
+    try:
+        handle = cast(TextIO, open(path, mode, encoding="utf-8", newline=""))  # noqa: SIM115
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot open {path}: {exc.strerror}") from None
+    with handle:
+        yield handle
+
+
+@classifier_app.command("split")
+def classifier_split() -> None:
+    """Rebuild train/dev/test from classifiers/data/raw (stable, hash-based)."""
+    from classifiers.dataset import load_raw, write_splits
+
+    sizes = write_splits(load_raw())
+    out.print(", ".join(f"{name} {count}" for name, count in sizes.items()))
+
+
+@classifier_app.command("train")
+def classifier_train(
+    output: Annotated[Path | None, typer.Option(help="Where to write the model")] = None,
+) -> None:
+    """Rebuild the model deterministically from the committed splits."""
+    from classifiers.model import MODEL_DIR
+    from classifiers.train import train_and_save
+
+    result = train_and_save(output or MODEL_DIR)
+    report = result.dev_report
+    out.print(
+        f"trained {result.classifier.name} ({result.epochs} epochs) -> {output or MODEL_DIR}; "
+        f"dev macro-F1 {report.scenario_macro_f1}, intent {report.intent_accuracy}, "
+        f"urgent recall {report.urgent.recall}, risk recall {report.risk.recall}"
+    )
+
+
+@classifier_app.command("evaluate")
+def classifier_evaluate(
+    ctx: typer.Context,
+    data: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Labelled JSONL")],
+    as_json: Annotated[Path | None, typer.Option("--json", help="Also write figures here")] = None,
+) -> None:
+    """Precision, recall and F1 per label, macro-F1, intent accuracy and confusion."""
+    from classifiers.dataset import read_jsonl
+    from classifiers.loader import load_classifier
+    from classifiers.metrics import evaluate
+
+    try:
+        examples = list(read_jsonl(data))
+    except (ValueError, json.JSONDecodeError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--data") from None
+    report = evaluate(load_classifier(_state(ctx).settings.classifier), examples)
+    table = Table(title=f"{data.name}: {report.examples} examples")
+    for column in ("label", "precision", "recall", "f1", "support"):
+        table.add_column(column)
+    for name, figures in [
+        *report.scenarios.items(),
+        ("urgent", report.urgent),
+        ("risk", report.risk),
+        *report.intents.items(),
+    ]:
+        table.add_row(
+            name,
+            f"{figures.precision:.3f}",
+            f"{figures.recall:.3f}",
+            f"{figures.f1:.3f}",
+            str(figures.support),
+        )
+    out.print(table)
+    out.print(
+        f"scenario macro-F1 {report.scenario_macro_f1:.4f}; intent accuracy "
+        f"{report.intent_accuracy:.4f}"
+    )
+    confusion = Table(title="intent confusion (rows: true, columns: predicted)")
+    confusion.add_column("")
+    for label in report.confusion:
+        confusion.add_column(label[:10])
+    for label, row in report.confusion.items():
+        confusion.add_row(label, *(str(v) for v in row.values()))
+    out.print(confusion)
+    if as_json is not None:
+        as_json.write_text(json.dumps(report.as_json(), indent=2))
 
 
 # -- long-running processes ----------------------------------------------------------------

@@ -121,7 +121,7 @@ class RetentionSettings(Section):
 
 
 class ClassifierSettings(Section):
-    kind: Literal["keywords"] = "keywords"
+    kind: Literal["spacy", "keywords"] = "spacy"
     model_path: Path | None = None
 
 

@@ -9,5 +9,8 @@ from classifiers.keywords import KeywordClassifier
 
 def load_classifier(settings: ClassifierSettings) -> Classifier:
     """The one place that knows which classifier a configuration means."""
-    del settings  # a single kind until the trained model lands
-    return KeywordClassifier()
+    if settings.kind == "keywords":
+        return KeywordClassifier()
+    from classifiers.model import MODEL_DIR, SpacyClassifier
+
+    return SpacyClassifier.load(settings.model_path or MODEL_DIR)
