@@ -332,6 +332,9 @@ def classify(
         str, typer.Option("--input", help="JSONL with a text field; - for stdin")
     ],
     output_path: Annotated[str, typer.Option("--output", help="JSONL out; - for stdout")] = "-",
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Processes to classify in (default: one per core)")
+    ] = None,
 ) -> None:
     """Tag each line's text with scenarios, urgent, risk, intent and scores."""
     from rich.progress import Progress
@@ -354,9 +357,10 @@ def classify(
                     sink,
                     on_error=broken,
                     on_progress=lambda n: progress.advance(task, n),
+                    workers=workers,
                 )
         else:
-            report = classify_stream(classifier, source, sink, on_error=broken)
+            report = classify_stream(classifier, source, sink, on_error=broken, workers=workers)
     err.print(f"classified {report.written} line(s), skipped {report.broken}")
     if report.broken:
         raise typer.Exit(1)

@@ -66,7 +66,13 @@ def _identifier() -> Any:
     return identifier
 
 
+def warm_up() -> None:
+    _identifier()
+
+
 def _non_latin_share(text: str) -> float:
+    if text.isascii():
+        return 0.0
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return 0.0

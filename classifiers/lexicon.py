@@ -325,12 +325,16 @@ _LEXICONS: dict[str, list[str]] = {
     ],
 }
 
-_PATTERNS = {
-    name: re.compile(r"(?<![\w'])(?:" + "|".join(words) + r")(?![\w'])")
-    for name, words in _LEXICONS.items()
-}
+# One pass over the text: each lexicon is a named group of one alternation.
+_PATTERN = re.compile(
+    r"(?<![\w'])(?:"
+    + "|".join(f"(?P<{name}>{'|'.join(words)})" for name, words in _LEXICONS.items())
+    + r")(?![\w'])"
+)
+_ORDER = {name: index for index, name in enumerate(_LEXICONS)}
 
 
 def markers(normalised_text: str) -> list[str]:
-    """Marker tokens for each lexicon the (already lower-cased) text draws on."""
-    return [f"xx{name}" for name, pattern in _PATTERNS.items() if pattern.search(normalised_text)]
+    """Marker tokens for each lexicon the (already lower-cased) text draws on, in a fixed order."""
+    found = {match.lastgroup for match in _PATTERN.finditer(normalised_text)}
+    return [f"xx{name}" for name in sorted(found, key=lambda n: _ORDER[str(n)])]
