@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TextIO, cast
+from typing import TYPE_CHECKING, Annotated, Any, TextIO, cast
 
 import typer
-from rich.console import Console
 from rich.table import Table
-from sqlmodel import col, select
 
-from bot import migrate
-from bot.acknowledge import AUTO_TEMPLATES
-from bot.app import App, build
-from bot.config import Settings, load_settings
-from bot.crud import audit, deadletters, templates
+from bot.cli_common import State, err, out, state_of
+from bot.cli_posts import campaigns_app, posts_app, users_app
 from bot.errors import BotError, ConfigError
-from bot.models import Case, DeadLetterStatus, Message
+
+if TYPE_CHECKING:
+    from bot.models import Case, Message
+
+# Commands import what they use when they run, so `campusbot classify` does not pay for
+# the database stack and `campusbot inbox` does not pay for spaCy.
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -45,39 +43,10 @@ app.add_typer(templates_app, name="templates")
 app.add_typer(audit_app, name="audit")
 app.add_typer(classifier_app, name="classifier")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
-
-
-@dataclass
-class State:
-    config: Path | None = None
-    _settings: Settings | None = None
-    _app: App | None = None
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config)
-            logging.basicConfig(
-                level=self._settings.log_level,
-                stream=sys.stderr,
-                format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            )
-        return self._settings
-
-    @property
-    def app(self) -> App:
-        if self._app is None:
-            self._app = build(self.settings)
-        return self._app
-
-
-def _state(ctx: typer.Context) -> State:
-    state = ctx.obj
-    assert isinstance(state, State)
-    return state
+app.add_typer(campaigns_app, name="campaigns")
+app.add_typer(posts_app, name="posts")
+app.add_typer(users_app, name="users")
 
 
 @app.callback()
@@ -100,7 +69,7 @@ def _root(
 @config_app.command("check")
 def config_check(ctx: typer.Context) -> None:
     """Say what each enabled channel is missing, without printing any secret."""
-    settings = _state(ctx).settings
+    settings = state_of(ctx).settings
     problems = 0
     for name, channel in settings.channels().items():
         if not channel.enabled:
@@ -122,7 +91,9 @@ def config_check(ctx: typer.Context) -> None:
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    state = _state(ctx)
+    from bot import migrate
+
+    state = state_of(ctx)
     migrate.upgrade(state.app.db, revision)
     out.print(f"database at revision {migrate.current_revision(state.app.db)}")
 
@@ -130,7 +101,9 @@ def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
 @db_app.command("current")
 def db_current(ctx: typer.Context) -> None:
     """Print the database's revision and the code's latest."""
-    state = _state(ctx)
+    from bot import migrate
+
+    state = state_of(ctx)
     current = migrate.current_revision(state.app.db)
     head = migrate.head_revision()
     out.print(f"current {current or '(empty)'}, latest {head}")
@@ -147,7 +120,7 @@ def demo(
     """Reset the database, replay the bundled sample inbox and print a summary."""
     from bot.demo import run_demo
 
-    summary = run_demo(_state(ctx).app, force=force)
+    summary = run_demo(state_of(ctx).app, force=force)
     table = Table(title="Demo: sample inbox after the pipeline", show_header=True)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -181,7 +154,7 @@ def ingest(
 
     if channel != "replay":
         raise typer.BadParameter("only the replay channel reads files", param_hint="--channel")
-    ingested, processed = ingest_file(_state(ctx).app, file)
+    ingested, processed = ingest_file(state_of(ctx).app, file)
     out.print(
         f"read {ingested.received}, stored {ingested.stored}, duplicates "
         f"{ingested.duplicates}, dead-lettered {ingested.dead_lettered}; processed "
@@ -203,7 +176,11 @@ def inbox_list(
     limit: int = 200,
 ) -> None:
     """The inbox, most serious first: P1 risk to life, P2 urgent, P3 reports, P4 other."""
-    state = _state(ctx)
+    from sqlmodel import col, select
+
+    from bot.models import Case, Message
+
+    state = state_of(ctx)
     with state.app.db.session() as session:
         query = select(Message, Case).join(Case, col(Message.case_id) == col(Case.id))
         if status:
@@ -255,7 +232,10 @@ def deadletter_list(
     show_all: Annotated[bool, typer.Option("--all", help="Resolved too")] = False,
 ) -> None:
     """Pending dead letters with their reasons (raw bytes are kept, not printed)."""
-    state = _state(ctx)
+    from bot.crud import deadletters
+    from bot.models import DeadLetterStatus
+
+    state = state_of(ctx)
     with state.app.db.session() as session:
         letters = deadletters.list_letters(
             session, status=None if show_all else DeadLetterStatus.PENDING, limit=10_000
@@ -277,7 +257,7 @@ def deadletter_retry(
     """Parse pending dead letters again, through the parser that refused them."""
     from bot.ingest import retry_dead_letters
 
-    report = retry_dead_letters(_state(ctx).app, ids or None)
+    report = retry_dead_letters(state_of(ctx).app, ids or None)
     out.print(
         f"resolved {report.resolved}, still failing {report.still_failing}, "
         f"no parser {report.unknown_source}"
@@ -290,7 +270,10 @@ def deadletter_retry(
 @templates_app.command("list")
 def templates_list(ctx: typer.Context) -> None:
     """Automatic reply templates and whether their current wording is approved."""
-    state = _state(ctx)
+    from bot.acknowledge import AUTO_TEMPLATES
+    from bot.crud import templates
+
+    state = state_of(ctx)
     with state.app.db.session() as session:
         for name in AUTO_TEMPLATES:
             status = "approved" if templates.is_approved(session, name) else "NOT APPROVED"
@@ -302,9 +285,12 @@ def templates_approve(
     ctx: typer.Context, name: str, by: Annotated[str, typer.Option(help="Who approves (recorded)")]
 ) -> None:
     """Approve the current wording of an automatic reply template."""
+    from bot.acknowledge import AUTO_TEMPLATES
+    from bot.crud import templates
+
     if name not in AUTO_TEMPLATES:
         raise typer.BadParameter(f"choose one of {', '.join(AUTO_TEMPLATES)}", param_hint="NAME")
-    state = _state(ctx)
+    state = state_of(ctx)
     with state.app.db.session() as session:
         templates.approve(session, name=name, by=by, at=state.app.clock.now())
     out.print(f"approved {name} as worded now")
@@ -314,7 +300,9 @@ def templates_approve(
 @audit_app.command("verify")
 def audit_verify(ctx: typer.Context) -> None:
     """Check the hash chain; exits 1 and names the first entry that was altered."""
-    state = _state(ctx)
+    from bot.crud import audit
+
+    state = state_of(ctx)
     with state.app.db.session() as session:
         result = audit.verify(session)
     if result.ok:
@@ -342,7 +330,7 @@ def classify(
     from classifiers.jsonl_job import classify_stream
     from classifiers.loader import load_classifier
 
-    classifier = load_classifier(_state(ctx).settings.classifier)
+    classifier = load_classifier(state_of(ctx).settings.classifier)
 
     def broken(number: int, reason: str) -> None:
         err.print(f"line {number}: {reason}; skipped", markup=False)
@@ -420,7 +408,7 @@ def classifier_evaluate(
         examples = list(read_jsonl(data))
     except (ValueError, json.JSONDecodeError) as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
-    report = evaluate(load_classifier(_state(ctx).settings.classifier), examples)
+    report = evaluate(load_classifier(state_of(ctx).settings.classifier), examples)
     table = Table(title=f"{data.name}: {report.examples} examples")
     for column in ("label", "precision", "recall", "f1", "support"):
         table.add_column(column)
@@ -462,7 +450,7 @@ def worker(
     """Run the scheduler: process stored messages and send queued replies."""
     from schedules.worker import run_worker
 
-    run_worker(_state(ctx).app, once=once)
+    run_worker(state_of(ctx).app, once=once)
 
 
 @app.command()
@@ -470,7 +458,7 @@ def serve(ctx: typer.Context, host: str = "127.0.0.1", port: int = 8000) -> None
     """Serve the console and webhooks (uvicorn)."""
     from bot.web.server import run_server
 
-    run_server(_state(ctx).app, host=host, port=port)
+    run_server(state_of(ctx).app, host=host, port=port)
 
 
 def main(argv: list[str] | None = None) -> int:

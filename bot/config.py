@@ -125,6 +125,36 @@ class ClassifierSettings(Section):
     model_path: Path | None = None
 
 
+class ApprovalSettings(Section):
+    """Who must approve a post before it goes out, per channel, in order (at most 3 tiers).
+
+    Each tier lists roles (``comms_officer``) or named people (``user:sgt.hughes``); anyone
+    matching one entry may approve that tier. Nobody approves their own post, and nobody
+    approves two tiers of the same post.
+    """
+
+    tiers: dict[str, list[list[str]]] = Field(
+        default_factory=lambda: {"default": [["comms_officer", "admin"]]}
+    )
+    replies_need_approval: bool = False
+    expire_grace_minutes: int = Field(default=120, ge=0, le=24 * 60)
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: dict[str, list[list[str]]]) -> dict[str, list[list[str]]]:
+        if "default" not in value:
+            raise ValueError("needs a 'default' entry")
+        for channel, tiers in value.items():
+            if not 1 <= len(tiers) <= 3:
+                raise ValueError(f"{channel}: between 1 and 3 tiers")
+            if any(not tier for tier in tiers):
+                raise ValueError(f"{channel}: a tier must name at least one role or user")
+        return value
+
+    def tiers_for(self, channel: str) -> list[list[str]]:
+        return self.tiers.get(channel, self.tiers["default"])
+
+
 class AccountSettings(Section):
     """Who the bot speaks for, and the numbers it gives out."""
 
@@ -157,6 +187,8 @@ class Settings(BaseSettings):
     sla: SLASettings = SLASettings()
     retention: RetentionSettings = RetentionSettings()
     campaigns_dir: Path = Path("schedules/campaigns")
+    approval: ApprovalSettings = ApprovalSettings()
+    public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
 
     @field_validator("timezone")
     @classmethod

@@ -30,9 +30,13 @@ def text_environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
     )
 
 
-def render_text(name: str, **context: Any) -> str:
-    """Render a message template and tidy the whitespace a block template leaves."""
-    rendered = text_environment().get_template(name).render(**context)
+def render_text(name: str, *, root: Path = TEMPLATES_DIR, **context: Any) -> str:
+    """Render a message template and tidy the whitespace a block template leaves.
+
+    Raises ``jinja2.UndefinedError`` for a missing variable and
+    ``jinja2.exceptions.SecurityError`` for anything the sandbox forbids.
+    """
+    rendered = text_environment(root).get_template(name).render(**context)
     paragraphs = [" ".join(p.split()) for p in rendered.split("\n\n")]
     return "\n\n".join(p for p in paragraphs if p)
 

@@ -10,27 +10,43 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.app import App
 from bot.delivery import deliver_due
+from bot.posts import expire_overdue
+from schedules.publisher import publish_due
 
 log = logging.getLogger(__name__)
 
 PROCESS_EVERY_SECONDS = 5
 DELIVER_EVERY_SECONDS = 10
+PUBLISH_EVERY_SECONDS = 30
+EXPIRE_EVERY_SECONDS = 300
 
 
 def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
     """Each job and its interval in seconds."""
+    grace = timedelta(minutes=app.settings.approval.expire_grace_minutes)
+
+    def expire() -> int:
+        with app.db.session() as session:
+            return expire_overdue(session, at=app.clock.now(), grace=grace)
+
     return {
         "process_pending": (app.pipeline.process_pending, PROCESS_EVERY_SECONDS),
         "deliver_replies": (
             lambda: deliver_due(app.db, app.channels(), app.clock),
             DELIVER_EVERY_SECONDS,
         ),
+        "publish_posts": (
+            lambda: publish_due(app.db, app.channels(), app.clock, grace=grace),
+            PUBLISH_EVERY_SECONDS,
+        ),
+        "expire_posts": (expire, EXPIRE_EVERY_SECONDS),
     }
 
 

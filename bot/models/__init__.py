@@ -4,10 +4,13 @@ from bot.models.audit import AuditEntry
 from bot.models.case import Case, CaseStatus, Priority
 from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
+from bot.models.flag import SystemFlag
 from bot.models.message import Message, MessageAttachment, MessageState
 from bot.models.outbox import OutboundMessage, OutboxStatus, ReplyKind
-from bot.models.post import Post, PostStatus
+from bot.models.post import Post, PostApproval, PostKind, PostStatus
+from bot.models.survey import SurveyClick, SurveyLink
 from bot.models.template_approval import TemplateApproval
+from bot.models.user import Role, User
 
 __all__ = [
     "AuditEntry",
@@ -22,8 +25,15 @@ __all__ = [
     "OutboundMessage",
     "OutboxStatus",
     "Post",
+    "PostApproval",
+    "PostKind",
     "PostStatus",
     "Priority",
     "ReplyKind",
+    "Role",
+    "SurveyClick",
+    "SurveyLink",
+    "SystemFlag",
     "TemplateApproval",
+    "User",
 ]

@@ -7,20 +7,28 @@ reach it, so it only binds to the loopback interface.
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from sqlmodel import col, select
 
 from bot.app import App
 from bot.errors import ConfigError
-from bot.models import Case, Message
+from bot.models import Case, Message, SurveyClick, SurveyLink
 from bot.templating import TEMPLATES_DIR
 
+SURVEY_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
@@ -60,6 +68,19 @@ def create_app(bot: App) -> FastAPI:
             )
         rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
         return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500]})
+
+    @web.get("/s/{code}")
+    def survey_redirect(code: str) -> Response:
+        """Count a survey click (when and which link, nothing about who) and send them on."""
+        if not SURVEY_CODE.fullmatch(code):
+            return PlainTextResponse("No such survey link.", status_code=404)
+        with bot.db.session() as session:
+            link = session.exec(select(SurveyLink).where(SurveyLink.code == code)).first()
+            if link is None or link.id is None:
+                return PlainTextResponse("No such survey link.", status_code=404)
+            session.add(SurveyClick(link_id=link.id, clicked_at=bot.clock.now()))
+            target = link.target_url
+        return RedirectResponse(target, status_code=302)
 
     return web
 

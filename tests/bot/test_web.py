@@ -44,3 +44,31 @@ def test_healthz_reports_the_database(bot_app: App) -> None:
 def test_console_refuses_to_listen_beyond_loopback(bot_app: App) -> None:
     with pytest.raises(ConfigError, match="no sign-in yet"):
         run_server(bot_app, host="0.0.0.0", port=8000)  # noqa: S104
+
+
+def test_survey_links_redirect_and_count_clicks(bot_app: App) -> None:
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from bot.models import SurveyClick, SurveyLink
+
+    with bot_app.db.session() as session:
+        session.add(
+            SurveyLink(
+                code="abc123",
+                campaign="bikes",
+                channel="twitter",
+                target_url="https://forms.example.org/bikes",
+                created_at=datetime(2026, 11, 1, tzinfo=UTC),
+            )
+        )
+    client = TestClient(create_app(bot_app), follow_redirects=False)
+    for _ in range(3):
+        response = client.get("/s/abc123")
+        assert response.status_code == 302
+        assert response.headers["location"] == "https://forms.example.org/bikes"
+    assert client.get("/s/nope99").status_code == 404
+    assert client.get("/s/<script>").status_code == 404
+    with bot_app.db.session() as session:
+        assert len(session.exec(select(SurveyClick)).all()) == 3
