@@ -14,6 +14,7 @@ from rich.table import Table
 
 from bot.cli_common import State, err, out, state_of
 from bot.cli_posts import campaigns_app, posts_app, users_app
+from bot.cli_reports import metrics_app, report
 from bot.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(posts_app, name="posts")
 app.add_typer(users_app, name="users")
+app.add_typer(metrics_app, name="metrics")
+app.command()(report)
 
 
 @app.callback()
@@ -135,6 +138,8 @@ def demo(
     table.add_row("acknowledgements queued", str(summary.acknowledgements_queued))
     table.add_row("dead letters", str(summary.dead_lettered))
     out.print(table)
+    for path in summary.reports:
+        out.print(f"report written: {path}")
     out.print("Next: `campusbot inbox list` or `campusbot serve`, then open http://127.0.0.1:8000/")
 
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
 )
 
 from bot.errors import ConfigError
+from bot.paths import ROOT
 
 DEFAULT_CONFIG = Path("config.yaml")
 _config_path: ContextVar[Path | None] = ContextVar("campusbot_config_path", default=None)
@@ -186,7 +187,7 @@ class Settings(BaseSettings):
     classifier: ClassifierSettings = ClassifierSettings()
     sla: SLASettings = SLASettings()
     retention: RetentionSettings = RetentionSettings()
-    campaigns_dir: Path = Path("schedules/campaigns")
+    campaigns_dir: Path = ROOT / "schedules" / "campaigns"  # the bundled campaigns
     approval: ApprovalSettings = ApprovalSettings()
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
 

@@ -18,7 +18,7 @@ from bot.crud import templates
 from bot.errors import ConfigError
 from bot.ingest import ingest_file
 from bot.models import Case, Message, OutboundMessage, OutboxStatus
-from bot.paths import SAMPLE_MESSAGES
+from bot.paths import PILOT_METRICS, REPORTS_DIR, SAMPLE_MESSAGES
 
 DEFAULT_DATABASE_URL = Settings.model_fields["database_url"].default
 
@@ -34,6 +34,7 @@ class DemoSummary:
     risk_cases: int = 0
     needs_human: int = 0
     acknowledgements_queued: int = 0
+    reports: list[Path] = field(default_factory=list)
 
 
 def reset_database(app: App, *, force: bool) -> None:
@@ -82,4 +83,32 @@ def run_demo(app: App, *, force: bool = False, sample: Path = SAMPLE_MESSAGES) -
             .select_from(OutboundMessage)
             .where(OutboundMessage.status == OutboxStatus.QUEUED)
         ).one()
+    summary.reports = write_demo_reports(app)
     return summary
+
+
+def write_demo_reports(app: App) -> list[Path]:
+    """The sample week's inbox, and the 2017 pilot's published reach figures, as HTML."""
+    from datetime import date
+
+    from bot.metrics_import import import_metrics, read_metrics_file
+    from bot.report_render import render_html
+    from bot.reports import ReportQuery, build_report
+    from schedules.campaigns import load_campaigns
+
+    campaigns = load_campaigns(app.settings.campaigns_dir)
+    REPORTS_DIR.mkdir(parents=True, exist_ok=True)
+    written = []
+    with app.db.session() as session:
+        import_metrics(session, read_metrics_file(PILOT_METRICS), at=app.clock.now())
+        for name, start, end in [
+            ("sample-week", date(2026, 11, 16), date(2026, 11, 22)),
+            ("pilot-2017", date(2017, 9, 18), date(2017, 11, 23)),
+        ]:
+            built = build_report(
+                session, ReportQuery(start=start, end=end, tz=app.settings.tz), campaigns
+            )
+            path = REPORTS_DIR / f"{name}.html"
+            path.write_text(render_html(built), encoding="utf-8")
+            written.append(path)
+    return written

@@ -27,7 +27,7 @@ from bot.config import Settings
 from bot.crud import audit, deadletters
 from bot.db import Database
 from bot.messages import InboundMessage
-from bot.models import Message, MessageAttachment, MessageState
+from bot.models import Message, MessageAttachment, MessageScenario, MessageState
 from bot.triage import CaseBook, reference_for
 from channels.base import Batch, Undeliverable
 from classifiers.base import Classification, Classifier
@@ -229,6 +229,9 @@ class Pipeline:
                         )
                     )
                 report.count(classification, opened=outcome.opened, acknowledged=ack is not None)
+            tags = [{"message_id": m.id, "scenario": s} for m in messages for s in m.scenarios]
+            if tags:
+                session.execute(insert(MessageScenario), tags)
             audit.record_many(session, events)
         log.info(
             "processed=%d cases_opened=%d acknowledgements=%d",

@@ -30,6 +30,18 @@ def text_environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
     )
 
 
+@lru_cache(maxsize=4)
+def html_environment(root: Path = TEMPLATES_DIR) -> SandboxedEnvironment:
+    """For HTML documents: the same sandbox, with every value escaped."""
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(root),
+        undefined=StrictUndefined,
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
 def render_text(name: str, *, root: Path = TEMPLATES_DIR, **context: Any) -> str:
     """Render a message template and tidy the whitespace a block template leaves.
 

@@ -6,6 +6,12 @@ from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
 from bot.models.flag import SystemFlag
 from bot.models.message import Message, MessageAttachment, MessageState
+from bot.models.metrics import (
+    ChannelDailyMetric,
+    ChannelPeriodMetric,
+    MessageScenario,
+    PostDailyMetric,
+)
 from bot.models.outbox import OutboundMessage, OutboxStatus, ReplyKind
 from bot.models.post import Post, PostApproval, PostKind, PostStatus
 from bot.models.survey import SurveyClick, SurveyLink
@@ -17,15 +23,19 @@ __all__ = [
     "Case",
     "CaseStatus",
     "ChannelCursor",
+    "ChannelDailyMetric",
+    "ChannelPeriodMetric",
     "DeadLetter",
     "DeadLetterStatus",
     "Message",
     "MessageAttachment",
+    "MessageScenario",
     "MessageState",
     "OutboundMessage",
     "OutboxStatus",
     "Post",
     "PostApproval",
+    "PostDailyMetric",
     "PostKind",
     "PostStatus",
     "Priority",
