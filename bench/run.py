@@ -15,12 +15,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import classifier_speed, pipeline_throughput
+from bench import classifier_speed, pipeline_throughput, report_speed
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "classifier": classifier_speed.run,
     "pipeline_throughput": pipeline_throughput.run,
+    "reports": report_speed.run,
 }
 
 

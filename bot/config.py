@@ -137,7 +137,6 @@ class ApprovalSettings(Section):
     tiers: dict[str, list[list[str]]] = Field(
         default_factory=lambda: {"default": [["comms_officer", "admin"]]}
     )
-    replies_need_approval: bool = False
     expire_grace_minutes: int = Field(default=120, ge=0, le=24 * 60)
 
     @field_validator("tiers")

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -26,7 +27,10 @@ from sqlmodel import col, select
 from bot.app import App
 from bot.errors import ConfigError
 from bot.models import Case, Message, SurveyClick, SurveyLink
+from bot.report_render import render_html
+from bot.reports import ReportQuery, build_report
 from bot.templating import TEMPLATES_DIR
+from schedules.campaigns import load_campaigns
 
 SURVEY_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
@@ -68,6 +72,22 @@ def create_app(bot: App) -> FastAPI:
             )
         rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
         return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500]})
+
+    @web.get("/reports", response_class=HTMLResponse)
+    def reports(
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+    ) -> HTMLResponse:
+        """The same report as `campusbot report --format html`, for the last 28 days by default."""
+        today = bot.clock.now().astimezone(bot.settings.tz).date()
+        end = end or today
+        start = start or end - timedelta(days=27)
+        if end < start or (end - start).days > 3 * 366:
+            return HTMLResponse("Choose a range of at most three years, from before to.", 422)
+        query = ReportQuery(start=start, end=end, tz=bot.settings.tz)
+        with bot.db.session() as session:
+            built = build_report(session, query, load_campaigns(bot.settings.campaigns_dir))
+        return HTMLResponse(render_html(built))
 
     @web.get("/s/{code}")
     def survey_redirect(code: str) -> Response:

@@ -72,3 +72,24 @@ def test_survey_links_redirect_and_count_clicks(bot_app: App) -> None:
     assert client.get("/s/<script>").status_code == 404
     with bot_app.db.session() as session:
         assert len(session.exec(select(SurveyClick)).all()) == 3
+
+
+def test_reports_page_shows_the_same_report(bot_app: App) -> None:
+    bot_app.pipeline.run(
+        Batch(
+            messages=[
+                InboundMessage.model_validate(
+                    message_line("1", "my bike was stolen", received_at="2026-11-20T10:00:00+00:00")
+                )
+            ]
+        ),
+        source="replay",
+    )
+    client = TestClient(create_app(bot_app))
+    page = client.get("/reports", params={"from": "2026-11-20", "to": "2026-11-21"})
+    assert page.status_code == 200
+    assert "Inbound messages per day and scenario" in page.text and "theft" in page.text
+    assert (
+        client.get("/reports", params={"from": "2026-11-21", "to": "2026-11-20"}).status_code == 422
+    )
+    assert client.get("/reports", params={"from": "not-a-date"}).status_code == 422
