@@ -32,14 +32,30 @@ class App:
     def pipeline(self) -> Pipeline:
         return Pipeline(self.db, self.classifier, self.settings, self.clock)
 
+    @cached_property
+    def _channels(self) -> dict[str, Channel]:
+        built: dict[str, Channel] = {}
+        twitter = self.settings.twitter
+        if twitter.enabled and not twitter.missing():
+            from channels.twitter import TwitterChannel
+
+            built["twitter"] = TwitterChannel(twitter)
+        return built
+
     def channels(self) -> dict[str, Channel]:
-        """The enabled, configured adapters that can send (none until a platform is set up)."""
-        return {}
+        """The enabled adapters whose configuration is complete (`config check` names gaps)."""
+        return self._channels
 
     def parsers(self) -> dict[str, PayloadParser]:
         """Parsers by dead-letter source, so a fixed payload can be retried through its own."""
         replay = ReplayChannel(path=None, max_text_chars=self.settings.max_text_chars)
-        return {ReplayChannel.name: replay.parse}
+        parsers: dict[str, PayloadParser] = {ReplayChannel.name: replay.parse}
+        for name, channel in self.channels().items():
+            parsers[name] = channel.parse  # webhook bodies
+            polled = getattr(channel, "parse_polled", None)
+            if polled is not None:
+                parsers[f"{name}:poll"] = polled
+        return parsers
 
     def close(self) -> None:
         self.db.dispose()

@@ -446,6 +446,50 @@ def classifier_evaluate(
         as_json.write_text(json.dumps(report.as_json(), indent=2))
 
 
+@app.command()
+def poll(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="twitter")],
+    once: Annotated[bool, typer.Option(help="One round, then exit")] = True,
+) -> None:
+    """Read what arrived on a channel since the last round, store it, and triage it."""
+    from bot.errors import AuthError, RateLimited
+    from bot.polling import poll_once
+
+    state = state_of(ctx)
+    channels = state.app.channels()
+    if channel not in channels:
+        settings = state.settings.channels().get(channel)
+        why = (
+            "unknown channel"
+            if settings is None
+            else "disabled in config"
+            if not settings.enabled
+            else f"missing {', '.join(settings.missing())}"
+        )
+        raise typer.BadParameter(
+            f"{channel}: {why} (see `campusbot config check`)", param_hint="CHANNEL"
+        )
+    try:
+        report = poll_once(state.app, channel, channels[channel])
+    except RateLimited as exc:
+        err.print(
+            f"{channel}: rate limited until {exc.retry_at:%H:%M:%S} UTC; nothing lost, "
+            "try again then"
+        )
+        raise typer.Exit(1) from None
+    except AuthError as exc:
+        err.print(f"{channel}: {exc}")
+        raise typer.Exit(1) from None
+    processed = state.app.pipeline.process_pending()
+    ingested = report.ingested
+    out.print(
+        f"{channel}: stored {ingested.stored}, duplicates {ingested.duplicates}, "
+        f"dead-lettered {ingested.dead_lettered}; processed {processed.processed}"
+        + ("" if report.complete else "; more waiting, polling again will continue")
+    )
+
+
 # -- long-running processes ----------------------------------------------------------------
 @app.command()
 def worker(

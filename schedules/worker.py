@@ -10,14 +10,17 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.app import App
 from bot.delivery import deliver_due
+from bot.errors import AuthError, RateLimited, TransientError
+from bot.polling import poll_once
 from bot.posts import expire_overdue
+from channels.base import Channel
 from schedules.publisher import publish_due
 
 log = logging.getLogger(__name__)
@@ -36,7 +39,15 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         with app.db.session() as session:
             return expire_overdue(session, at=app.clock.now(), grace=grace)
 
+    polls = {
+        f"poll_{name}": (
+            _poller(app, name, channel),
+            app.settings.channels()[name].poll_interval_seconds,
+        )
+        for name, channel in app.channels().items()
+    }
     return {
+        **polls,
         "process_pending": (app.pipeline.process_pending, PROCESS_EVERY_SECONDS),
         "deliver_replies": (
             lambda: deliver_due(app.db, app.channels(), app.clock),
@@ -48,6 +59,29 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         ),
         "expire_posts": (expire, EXPIRE_EVERY_SECONDS),
     }
+
+
+def _poller(app: App, name: str, channel: Channel) -> Callable[[], object]:
+    """A polling job that waits out a rate limit without holding up any other job."""
+    not_before: list[datetime] = []
+
+    def poll() -> object:
+        now = app.clock.now()
+        if not_before and now < not_before[0]:
+            return None
+        not_before.clear()
+        try:
+            return poll_once(app, name, channel)
+        except RateLimited as exc:
+            not_before.append(exc.retry_at)
+            log.warning("channel=%s rate limited until %s", name, exc.retry_at.isoformat())
+        except AuthError as exc:
+            log.error("channel=%s needs re-authorisation: %s", name, exc)
+        except TransientError as exc:
+            log.warning("channel=%s unavailable, will retry: %s", name, exc)
+        return None
+
+    return poll
 
 
 def run_worker(app: App, *, once: bool = False) -> None:

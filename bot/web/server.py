@@ -55,6 +55,15 @@ def create_app(bot: App) -> FastAPI:
             response.headers.setdefault(name, value)
         return response
 
+    def store(channel: str, body: bytes) -> None:
+        """Called by each channel's webhook route after its signature check: store, then 200."""
+        bot.pipeline.ingest(bot.channels()[channel].parse(body), source=channel)
+
+    for channel in bot.channels().values():
+        router = getattr(channel, "router", None)
+        if router is not None:
+            web.include_router(router(store))
+
     @web.get("/healthz")
     def healthz() -> JSONResponse:
         try:
