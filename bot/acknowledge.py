@@ -36,7 +36,9 @@ class AckPlanner:
         self, session: Session, messages: Sequence[Message], account: AccountSettings
     ) -> None:
         self.account = account
-        self._approved = {name: templates.is_approved(session, name) for name in AUTO_TEMPLATES}
+        self._approved = {
+            name: templates.is_approved(session, name, account) for name in AUTO_TEMPLATES
+        }
         authors = list({(m.channel, m.author_id) for m in messages})
         # The first message each person ever sent on a channel gets the signposting.
         self._first_id: dict[tuple[str, str], int] = {}

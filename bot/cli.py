@@ -281,7 +281,11 @@ def templates_list(ctx: typer.Context) -> None:
     state = state_of(ctx)
     with state.app.db.session() as session:
         for name in AUTO_TEMPLATES:
-            status = "approved" if templates.is_approved(session, name) else "NOT APPROVED"
+            status = (
+                "approved"
+                if templates.is_approved(session, name, state.settings.account)
+                else "NOT APPROVED"
+            )
             out.print(f"{name}\t{status}")
 
 
@@ -297,7 +301,9 @@ def templates_approve(
         raise typer.BadParameter(f"choose one of {', '.join(AUTO_TEMPLATES)}", param_hint="NAME")
     state = state_of(ctx)
     with state.app.db.session() as session:
-        templates.approve(session, name=name, by=by, at=state.app.clock.now())
+        templates.approve(
+            session, name=name, by=by, at=state.app.clock.now(), account=state.settings.account
+        )
     out.print(f"approved {name} as worded now")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, or_, select
 
 from bot.clock import Clock
@@ -118,20 +119,25 @@ def deliver_due(
 
 
 def _claim(db: Database, outbound_id: int, clock: Clock) -> OutboundMessage | None:
+    """Queued -> sending, only if still queued: a conditional UPDATE, so two processes
+    (on SQLite too) can never both claim the same reply."""
     with db.session() as session:
-        query = select(OutboundMessage).where(
-            OutboundMessage.id == outbound_id, OutboundMessage.status == OutboxStatus.QUEUED
+        claimed = session.execute(
+            update(OutboundMessage)
+            .where(
+                col(OutboundMessage.id) == outbound_id,
+                col(OutboundMessage.status) == OutboxStatus.QUEUED,
+            )
+            .values(
+                status=OutboxStatus.SENDING,
+                attempts=col(OutboundMessage.attempts) + 1,
+                next_attempt_at=clock.now(),
+            )
+            .execution_options(synchronize_session=False)
         )
-        if db.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        row = session.exec(query).first()
-        if row is None:
+        if claimed.rowcount != 1:  # type: ignore[attr-defined]
             return None
-        row.status = OutboxStatus.SENDING
-        row.attempts += 1
-        row.next_attempt_at = clock.now()
-        session.add(row)
-        return row
+        return session.get(OutboundMessage, outbound_id)
 
 
 def _release(db: Database, outbound_id: int) -> None:

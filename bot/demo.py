@@ -55,7 +55,13 @@ def run_demo(app: App, *, force: bool = False, sample: Path = SAMPLE_MESSAGES) -
     reset_database(app, force=force)
     with app.db.session() as session:
         for name in AUTO_TEMPLATES:
-            templates.approve(session, name=name, by="demo-setup", at=app.clock.now())
+            templates.approve(
+                session,
+                name=name,
+                by="demo-setup",
+                at=app.clock.now(),
+                account=app.settings.account,
+            )
     ingested, _ = ingest_file(app, sample)
     summary = DemoSummary(
         messages=ingested.stored,

@@ -72,6 +72,9 @@ def read_metrics_file(path: Path) -> MetricsFile:
 def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
     if not rows:
         return
+    # A key twice in one file: the last value wins (PostgreSQL refuses one statement that
+    # would update the same row twice).
+    rows = list({tuple(row[k] for k in keys): row for row in rows}.values())
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     for start in range(0, len(rows), 5000):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table, insert, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -188,15 +188,7 @@ class Pipeline:
         report = ProcessReport()
         now = self.clock.now()
         with self.db.session() as session:
-            query = (
-                select(Message)
-                .where(Message.state == MessageState.RECEIVED)
-                .order_by(col(Message.id))
-                .limit(limit)
-            )
-            if self.db.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            messages = list(session.exec(query))
+            messages = self._claim(session, limit)
             if not messages:
                 return report
             classifications = self.classifier.classify([m.text for m in messages])
@@ -240,6 +232,49 @@ class Pipeline:
             report.acknowledgements,
         )
         return report
+
+    def _claim(self, session: Session, limit: int) -> list[Message]:
+        """Take the oldest stored messages for this transaction, so no other process can.
+
+        The claim is an UPDATE, so on SQLite it takes the write lock at once and concurrent
+        processors queue behind it; on PostgreSQL rows locked by another worker are skipped.
+        The case each message belongs to is then locked by key (advisory locks, in a fixed
+        order), so two workers never open the same case twice or lower its priority.
+        """
+        pending = (
+            select(MESSAGES.c.id)
+            .where(MESSAGES.c.state == MessageState.RECEIVED.value)
+            .order_by(MESSAGES.c.id)
+            .limit(limit)
+        )
+        if self.db.dialect == "postgresql":
+            pending = pending.with_for_update(skip_locked=True)
+        ids = (
+            session.execute(
+                update(MESSAGES)
+                .where(
+                    MESSAGES.c.id.in_(pending.scalar_subquery()),
+                    MESSAGES.c.state == MessageState.RECEIVED.value,
+                )
+                .values(state=MessageState.PROCESSING.value)
+                .returning(MESSAGES.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        if not ids:
+            return []
+        messages = list(
+            session.exec(select(Message).where(col(Message.id).in_(ids)).order_by(col(Message.id)))
+        )
+        if self.db.dialect == "postgresql":
+            keys = sorted(
+                {f"case|{m.channel}|{m.conversation_id}|{m.author_id}" for m in messages}
+                | {f"conv|{m.channel}|{m.conversation_id}" for m in messages}
+            )
+            for key in keys:
+                session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+        return messages
 
     def run(self, batch: Batch, *, source: str) -> tuple[IngestReport, ProcessReport]:
         ingested = self.ingest(batch, source=source)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import Session, and_, col, or_, select
 
 from bot.config import ApprovalSettings
@@ -48,10 +49,16 @@ def _transition(
     why: str = "",
     **detail: object,
 ) -> None:
-    before = post.status
+    before, post_id = post.status, post.id
     post.status = to
     post.updated_at = at
     session.add(post)
+    try:
+        session.flush()  # the versioned UPDATE: fails if another process changed the post
+    except StaleDataError:
+        raise WorkflowError(
+            f"post {post_id} was changed by someone else meanwhile; look at it again"
+        ) from None
     audit.record(
         session,
         at=at,
@@ -102,8 +109,8 @@ def approve(
     post = get_post(session, post_id)
     if post.status != PostStatus.PENDING_APPROVAL:
         raise WorkflowError(f"post {post_id} is {post.status}; only a pending post is approved")
-    if by == post.created_by:
-        raise WorkflowError("nobody approves their own post")
+    if by in (post.created_by, post.edited_by):
+        raise WorkflowError("nobody approves their own post or their own wording")
     user = _user(session, by)
     done = approvals_of(session, post_id)
     if any(a.approver == by for a in done):
@@ -164,6 +171,7 @@ def edit(
     _clear_approvals(session, post_id)
     post.text = text
     post.note = None
+    post.edited_by = by
     _transition(session, post, PostStatus.DRAFT, by=by, at=at, why="edited")
     return post
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Float,
     and_,
     case,
+    cast,
     column,
     func,
     literal,
@@ -103,8 +104,8 @@ def _calendar(query: ReportQuery) -> Any:
 
 
 def _seconds(dialect: str, later: Any, earlier: Any) -> Any:
-    if dialect == "postgresql":
-        return func.extract("epoch", later - earlier)
+    if dialect == "postgresql":  # EXTRACT gives numeric (Decimal in Python): make it a float
+        return cast(func.extract("epoch", later - earlier), Float)
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
@@ -297,9 +298,13 @@ def _response_times(session: Session, q: ReportQuery, dialect: str) -> Table:
         base.c.human,
         base.c.auto,
         base.c.in_sla,
-        func.row_number().over(partition_by=base.c.grp, order_by=base.c.human).label("rh"),
+        func.row_number()
+        .over(partition_by=base.c.grp, order_by=base.c.human.asc().nulls_last())
+        .label("rh"),
         func.count(base.c.human).over(partition_by=base.c.grp).label("nh"),
-        func.row_number().over(partition_by=base.c.grp, order_by=base.c.auto).label("ra"),
+        func.row_number()
+        .over(partition_by=base.c.grp, order_by=base.c.auto.asc().nulls_last())
+        .label("ra"),
         func.count(base.c.auto).over(partition_by=base.c.grp).label("na"),
     ).subquery()
 

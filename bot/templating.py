@@ -8,6 +8,8 @@ message to a student.
 from __future__ import annotations
 
 import hashlib
+import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,11 @@ def render_text(name: str, *, root: Path = TEMPLATES_DIR, **context: Any) -> str
     return "\n\n".join(p for p in paragraphs if p)
 
 
-def template_sha256(name: str, root: Path = TEMPLATES_DIR) -> str:
-    """Fingerprint of a template's source: an approval covers exactly this wording."""
-    return hashlib.sha256((root / name).read_bytes()).hexdigest()
+def template_sha256(
+    name: str, variables: Mapping[str, str] | None = None, root: Path = TEMPLATES_DIR
+) -> str:
+    """Fingerprint of what a reader will see: the template's source and the configured values
+    it fills in (team name, support line...). An approval covers exactly this wording."""
+    digest = hashlib.sha256((root / name).read_bytes())
+    digest.update(json.dumps(dict(variables or {}), sort_keys=True).encode())
+    return digest.hexdigest()

@@ -84,6 +84,8 @@ class ReplayChannel(BaseChannel):
             )
         except RecursionError:
             return Undeliverable(line, f"line {line_no}: JSON nested too deeply", origin)
+        except ValueError as exc:  # e.g. an integer too long to convert
+            return Undeliverable(line, f"line {line_no}: unreadable JSON value ({exc})", origin)
         if not isinstance(data, dict):
             return Undeliverable(line, f"line {line_no}: expected a JSON object", origin)
         data.setdefault("raw", {k: v for k, v in data.items() if k != "raw"})

@@ -67,6 +67,9 @@ def classify_chunk(classifier: Classifier, first_line: int, lines: list[str]) ->
         except RecursionError:
             result.errors.append((number, "JSON nested too deeply"))
             continue
+        except ValueError as exc:  # e.g. an integer too long to convert
+            result.errors.append((number, f"unreadable JSON value ({exc})"))
+            continue
         if not isinstance(data, dict) or not isinstance(data.get("text"), str):
             result.errors.append((number, 'expected an object with a "text" string'))
             continue

@@ -350,6 +350,7 @@ OVER_CUES = [
     "nobody got hurt",
 ]
 _NEGATION_WINDOW = 3
+CLAUSE_BREAKS = {".", "!", "?", ",", ";", "but", "\n"}
 
 Doc.set_extension("risk_rule", default=None, force=True)
 Doc.set_extension("urgent_rule", default=None, force=True)
@@ -364,18 +365,18 @@ class SafetyRules:
         self.cues.add("HYPOTHETICAL", [nlp.make_doc(p) for p in HYPOTHETICAL_CUES])
         self.cues.add("OVER", [nlp.make_doc(p) for p in OVER_CUES])
         self._risk = nlp.vocab.strings["RISK"]
-        self._hypothetical = nlp.vocab.strings["HYPOTHETICAL"]
 
     def __call__(self, doc: Doc) -> Doc:
         matches = self.matcher(doc)
         if not matches:
             return doc
-        cue_ids = {match_id for match_id, _, _ in self.cues(doc)}
-        if cue_ids:  # a hypothetical question or something over: the model decides alone
-            return doc
+        # A hypothetical ("what should I do if") or a sign it is over ("last year") silences
+        # the matches in its own clause only: "man with a knife outside right now, how do I
+        # get out" still fires.
+        cue_clauses = {_clause_start(doc[start:end]) for _, start, end in self.cues(doc)}
         for match_id, start, end in matches:
             span = doc[start:end]
-            if self._negated(span):
+            if _clause_start(span) in cue_clauses or self._negated(span):
                 continue
             if match_id == self._risk:
                 doc._.risk_rule = doc._.risk_rule or span.text
@@ -391,7 +392,7 @@ class SafetyRules:
 def _clause_start(span: Span) -> int:
     """Start of the span's clause: negation does not reach across . ! ? , or 'but'."""
     for index in range(span.start - 1, -1, -1):
-        if span.doc[index].text in {".", "!", "?", ",", ";", "but"}:
+        if span.doc[index].lower_ in CLAUSE_BREAKS:
             return index + 1
     return 0
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+# Phone keyboards type ’ for ': "I’m" must read as "i'm" or no phrase or negation matches.
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2032": "'"})
 _STRETCHED = re.compile(r"(\w)\1{2,}")
 _URL = re.compile(r"https?://\S+")
 _HANDLE = re.compile(r"@\w+")
@@ -57,7 +59,7 @@ _WORD = re.compile(r"[\w']+|[^\w\s]", re.UNICODE)
 
 def normalise(text: str) -> str:
     """Lower-case, unstretch, expand txt spelling, and blank out links and @handles."""
-    text = _URL.sub(" url ", text.lower())
+    text = _URL.sub(" url ", text.lower().translate(_APOSTROPHES))
     text = _HANDLE.sub(" @user ", text)
     text = _STRETCHED.sub(r"\1\1", text)
     return " ".join(_TXT.get(token, token) for token in text.split())

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm.exc import StaleDataError
 from sqlmodel import col, or_, select
 
 from bot import posts as workflow
@@ -50,11 +51,12 @@ def publish_due(
     report = PublishReport()
     _fail_interrupted(db, clock)
     blocked: set[str] = set()
-    while True:
+    while report.published + report.failed + report.retrying < limit:
         claimed = _claim_one(db, list(channels), clock, grace, blocked, report)
-        if claimed is None or report.published + report.failed + report.retrying >= limit:
-            return report
+        if claimed is None:
+            break
         _publish(db, channels[claimed.channel], claimed, clock, blocked, report)
+    return report
 
 
 def _claim_one(
@@ -66,6 +68,20 @@ def _claim_one(
     report: PublishReport,
 ) -> Post | None:
     now = clock.now()
+    try:
+        return _claim(db, names, now, grace, blocked, report)
+    except StaleDataError:
+        return None  # another worker claimed or changed it first; the next round looks again
+
+
+def _claim(
+    db: Database,
+    names: list[str],
+    now: datetime,
+    grace: timedelta,
+    blocked: set[str],
+    report: PublishReport,
+) -> Post | None:
     with db.session() as session:
         kinds = workflow.publishable_kinds(session)
         report.paused = len(kinds) == 1

@@ -6,14 +6,21 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
+from bot.config import AccountSettings
 from bot.crud import audit
 from bot.models import TemplateApproval
 from bot.templating import template_sha256
 
 
-def approve(session: Session, *, name: str, by: str, at: datetime) -> TemplateApproval:
-    """Approve the template's current wording; idempotent for the same wording."""
-    sha = template_sha256(name)
+def _fingerprint(name: str, account: AccountSettings) -> str:
+    return template_sha256(name, account.model_dump(mode="json"))
+
+
+def approve(
+    session: Session, *, name: str, by: str, at: datetime, account: AccountSettings
+) -> TemplateApproval:
+    """Approve the template's current wording with today's settings; idempotent."""
+    sha = _fingerprint(name, account)
     existing = session.exec(
         select(TemplateApproval).where(
             TemplateApproval.name == name, TemplateApproval.sha256 == sha
@@ -36,8 +43,8 @@ def approve(session: Session, *, name: str, by: str, at: datetime) -> TemplateAp
     return approval
 
 
-def is_approved(session: Session, name: str) -> bool:
-    sha = template_sha256(name)
+def is_approved(session: Session, name: str, account: AccountSettings) -> bool:
+    sha = _fingerprint(name, account)
     return (
         session.exec(
             select(TemplateApproval.id).where(

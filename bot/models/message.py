@@ -12,6 +12,7 @@ from bot.models.base import json_field, optional_utc, utc_field
 
 class MessageState(StrEnum):
     RECEIVED = "received"  # stored, not yet classified and triaged
+    PROCESSING = "processing"  # claimed inside an open transaction; never committed as such
     PROCESSED = "processed"
 
 

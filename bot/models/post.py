@@ -20,6 +20,9 @@ class PostStatus(StrEnum):
     FAILED = "failed"
 
 
+_VERSION = Column("version", Integer, nullable=False, server_default="1")
+
+
 class PostKind(StrEnum):
     CAMPAIGN = "campaign"  # paused by `posts pause-all` during a critical incident
     ALERT = "alert"  # information an officer shares out; never paused
@@ -31,7 +34,12 @@ class Post(SQLModel, table=True):
         UniqueConstraint("campaign", "channel", "scheduled_for", name="uq_posts_campaign_slot"),
     )
 
+    # Optimistic locking: every UPDATE checks the version it read, so an approval and an edit
+    # (or a claim) racing in two processes cannot both win; the loser gets StaleDataError.
+    __mapper_args__ = {"version_id_col": _VERSION}
+
     id: int | None = Field(default=None, primary_key=True)
+    version: int = Field(default=1, sa_column=_VERSION)
     kind: str = Field(default=PostKind.CAMPAIGN, sa_type=String(16))
     channel: str = Field(max_length=32, index=True)
     campaign: str | None = Field(default=None, max_length=128, index=True)
@@ -40,6 +48,7 @@ class Post(SQLModel, table=True):
     status: str = Field(default=PostStatus.DRAFT, sa_type=String(20), index=True)
     scheduled_for: datetime | None = optional_utc()
     created_by: str = Field(max_length=128)
+    edited_by: str | None = Field(default=None, max_length=128)  # who wrote the current wording
     created_at: datetime = utc_field()
     updated_at: datetime = utc_field()
     note: str | None = Field(default=None, sa_type=Text)  # the reason for a rejection

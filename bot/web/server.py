@@ -23,6 +23,7 @@ from fastapi.responses import (
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from sqlmodel import col, select
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bot.app import App
 from bot.errors import ConfigError
@@ -32,6 +33,7 @@ from bot.reports import ReportQuery, build_report
 from bot.templating import TEMPLATES_DIR
 from schedules.campaigns import load_campaigns
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1", "testserver")
 SURVEY_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 SECURITY_HEADERS = {
@@ -44,9 +46,12 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(bot: App) -> FastAPI:
+def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
     web = FastAPI(title="campusbot", version="0.1.0", docs_url=None, redoc_url=None)
     pages = Jinja2Templates(directory=Path(TEMPLATES_DIR) / "web")
+    # Until sign-in lands the console answers only to loopback names, which also defeats
+    # DNS rebinding (a web page cannot make the browser send Host: 127.0.0.1).
+    web.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS))
 
     @web.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Any:

@@ -24,7 +24,9 @@ def queued(bot_app: App) -> App:
     """One urgent DM whose acknowledgement is queued for the (fake) twitter channel."""
     with bot_app.db.session() as session:
         for name in ("replies/acknowledgement.txt.j2", "replies/acknowledgement_public.txt.j2"):
-            templates.approve(session, name=name, by="comms.lead", at=NOW)
+            templates.approve(
+                session, name=name, by="comms.lead", at=NOW, account=bot_app.settings.account
+            )
     message = InboundMessage.model_validate(message_line("1", "fight outside the SU right now"))
     bot_app.pipeline.run(Batch(messages=[message]), source="replay")
     return bot_app

@@ -30,7 +30,9 @@ def _msg(external_id: str, text: str, **overrides: object) -> InboundMessage:
 def _approve_auto_templates(app: App) -> None:
     with app.db.session() as session:
         for name in ("replies/acknowledgement.txt.j2", "replies/acknowledgement_public.txt.j2"):
-            templates.approve(session, name=name, by="comms.lead", at=NOW)
+            templates.approve(
+                session, name=name, by="comms.lead", at=NOW, account=app.settings.account
+            )
 
 
 def test_same_message_twice_is_stored_once(bot_app: App) -> None:
@@ -294,3 +296,17 @@ def test_processing_is_resumable_in_batches(bot_app: App) -> None:
     report = bot_app.pipeline.process_pending(limit=3)
     assert report.processed == 7
     assert bot_app.pipeline.process_pending().processed == 0
+
+
+def test_changing_a_configured_value_needs_the_wording_approved_again(
+    bot_app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _approve_auto_templates(bot_app)
+    monkeypatch.setattr(bot_app.settings.account, "support_line", "a different number")
+    bot_app.pipeline.ingest(
+        Batch(messages=[_msg("1", "fight outside the SU right now")]), source="replay"
+    )
+    bot_app.pipeline.process_pending()
+    with bot_app.db.session() as session:
+        ack = session.exec(select(OutboundMessage)).one()
+    assert ack.status == OutboxStatus.NEEDS_APPROVAL

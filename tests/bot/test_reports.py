@@ -83,7 +83,7 @@ def test_messages_count_on_their_london_day(bot_app: App) -> None:
     }
 
 
-def test_response_times_median_and_p90_against_the_sla(bot_app: App) -> None:
+def test_response_times_median_and_p90_against_the_sla(bot_app: App, tmp_path: Path) -> None:
     opened = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
     with bot_app.db.session() as session:
         for minutes in (5, 10, 20, 30, 40, 50, 60, 70, 80, 120):
@@ -123,6 +123,22 @@ def test_response_times_median_and_p90_against_the_sla(bot_app: App) -> None:
     assert (risk["median_minutes"], risk["p90_minutes"]) == (40.0, 80.0)
     assert risk["auto_ack_median_minutes"] == 0.5
     assert rows["urgent"]["human_replied"] == 0 and rows["urgent"]["median_minutes"] is None
+    with bot_app.db.session() as session:  # plain floats on both databases: JSON can hold them
+        built = build_report(
+            session, ReportQuery(start=date(2026, 11, 20), end=date(2026, 11, 20), tz=LONDON), []
+        )
+    write_json(built, tmp_path / "times.json")
+    assert json.loads((tmp_path / "times.json").read_text())["tables"]["response_times"]["rows"]
+
+
+def test_repeated_keys_in_one_file_keep_the_last_value(bot_app: App, tmp_path: Path) -> None:
+    path = tmp_path / "dupes.json"
+    row = {"channel": "twitter", "account": "a", "day": "2017-09-25", "metric": "reach"}
+    path.write_text(json.dumps({"daily": [{**row, "value": 1}, {**row, "value": 7}]}))
+    with bot_app.db.session() as session:
+        import_metrics(session, read_metrics_file(path), at=bot_app.clock.now())
+    [summary] = _report(bot_app, date(2017, 9, 25), date(2017, 9, 25))["summary"]
+    assert summary["total_reach"] == 7
 
 
 def test_files_html_csv_json(bot_app: App, tmp_path: Path) -> None:

@@ -93,3 +93,9 @@ def test_reports_page_shows_the_same_report(bot_app: App) -> None:
         client.get("/reports", params={"from": "2026-11-21", "to": "2026-11-20"}).status_code == 422
     )
     assert client.get("/reports", params={"from": "not-a-date"}).status_code == 422
+
+
+def test_console_answers_only_to_loopback_host_names(bot_app: App) -> None:
+    client = TestClient(create_app(bot_app))
+    assert client.get("/healthz", headers={"host": "127.0.0.1:8000"}).status_code == 200
+    assert client.get("/", headers={"host": "evil.example.com"}).status_code == 400

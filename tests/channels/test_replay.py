@@ -88,3 +88,17 @@ def test_any_text_round_trips(text: str) -> None:
     batch = ReplayChannel(None).parse(json.dumps(message_line("1", text)).encode())
     assert batch.failures == []
     assert batch.messages[0].text == text.replace("\x00", "")
+
+
+def test_a_huge_integer_is_a_dead_letter_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(
+        '{"channel": "twitter", "external_id": '
+        + "9" * 5000
+        + "}\n"
+        + json.dumps(message_line("ok", "fine"))
+        + "\n"
+    )
+    batch = ReplayChannel(path).fetch(None)
+    assert [m.external_id for m in batch.messages] == ["ok"]
+    assert "unreadable JSON value" in batch.failures[0].reason

@@ -66,11 +66,11 @@ def test_poll_stores_mentions_and_dms_with_attachments_once(
     with responses.RequestsMock() as rsps:
         _recorded(rsps, ["mentions_page1.json", "mentions_page2.json"], "dm_events.json")
         first = poll_once(bot_app, "twitter", twitter)
-        first_calls = [c.request.url for c in rsps.calls]
+        first_calls = [str(c.request.url) for c in rsps.calls]
     with responses.RequestsMock() as rsps:
         _recorded(rsps, ["mentions_empty.json"], "dm_events.json")
         again = poll_once(bot_app, "twitter", twitter)
-        second_mentions_url = rsps.calls[0].request.url
+        second_mentions_url = str(rsps.calls[0].request.url)
     own_tweets = [
         t
         for p in ("mentions_page1.json", "mentions_page2.json")
@@ -183,7 +183,7 @@ def test_replies_go_by_dm_or_in_thread(twitter: TwitterChannel) -> None:
                 recipient_id="x",
             )
         )
-        body = json.loads(rsps.calls[1].request.body)
+        body = json.loads(rsps.calls[1].request.body or b"{}")
     assert private.external_id == fixture("dm_send_response.json")["data"]["dm_event_id"]
     assert public.external_id == fixture("tweet_create_response.json")["data"]["id"]
     assert body["reply"]["in_reply_to_tweet_id"] == "2123563772908656026"

@@ -55,3 +55,17 @@ def test_urgent_without_risk(rules: spacy.language.Language) -> None:
     doc = rules(prepare("someone is following me right now"))
     assert doc._.urgent_rule is not None
     assert doc._.risk_rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "there's a man with a knife outside the library right now, how do i get out",
+        "I’m suicidal and I can’t go on",
+        "I've taken all my tablets. I used to be happy",
+    ],
+)
+def test_a_cue_in_another_clause_or_a_curly_apostrophe_does_not_hide_risk(
+    rules: spacy.language.Language, text: str
+) -> None:
+    assert rules(prepare(text))._.risk_rule is not None

@@ -276,3 +276,28 @@ def test_post_templates_render_in_a_strict_sandbox(tmp_path: Path, source: str) 
     (tmp_path / "evil.txt.j2").write_text(source)
     with pytest.raises((SecurityError, UndefinedError)):
         render_text("evil.txt.j2", root=tmp_path)
+
+
+def test_an_approval_racing_an_edit_loses(planned: App) -> None:
+    post_id = _posts(planned)[0].id or 0
+    _do(planned, "submit", post_id, "pat")
+
+    def approve_after_a_concurrent_edit() -> None:
+        with planned.db.session() as approver:
+            pending = approver.get(Post, post_id)  # the approver has the post open...
+            assert pending is not None
+            _do(planned, "edit", post_id, "pat", text="Changed while you were reading")
+            posts.approve(approver, post_id, by="cara", at=planned.clock.now(), policy=ONE_TIER)
+
+    with pytest.raises(posts.WorkflowError, match="changed by someone else"):
+        approve_after_a_concurrent_edit()
+    assert _posts(planned)[0].status == PostStatus.DRAFT
+
+
+def test_whoever_wrote_the_wording_cannot_approve_it(planned: App) -> None:
+    post_id = _posts(planned)[0].id or 0
+    _do(planned, "edit", post_id, "cara", text="Cara's own words about bike locks")
+    _do(planned, "submit", post_id, "pat")
+    with pytest.raises(posts.WorkflowError, match="their own wording"):
+        _do(planned, "approve", post_id, "cara", policy=ONE_TIER)
+    assert _do(planned, "approve", post_id, "dan", policy=ONE_TIER).status == "approved"
