@@ -40,6 +40,11 @@ class App:
             from channels.twitter import TwitterChannel
 
             built["twitter"] = TwitterChannel(twitter)
+        facebook = self.settings.facebook
+        if facebook.enabled and not facebook.missing():
+            from channels.facebook import FacebookChannel
+
+            built["facebook"] = FacebookChannel(facebook)
         return built
 
     def channels(self) -> dict[str, Channel]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, or_, select
 
 from bot.clock import Clock
@@ -22,7 +22,7 @@ from bot.crud import audit
 from bot.db import Database
 from bot.errors import AuthError, NotSupported, PermanentError, RateLimited, TransientError
 from bot.messages import OutboundReply
-from bot.models import Case, CaseStatus, OutboundMessage, OutboxStatus, ReplyKind
+from bot.models import Case, CaseStatus, Message, OutboundMessage, OutboxStatus, ReplyKind
 from channels.base import Channel
 
 log = logging.getLogger(__name__)
@@ -77,16 +77,7 @@ def deliver_due(
             continue
         channel = channels[claimed.channel]
         try:
-            result = channel.reply(
-                OutboundReply(
-                    channel=claimed.channel,
-                    text=claimed.text,
-                    private=claimed.private,
-                    in_reply_to_external_id=claimed.in_reply_to_external_id,
-                    conversation_id=claimed.conversation_id,
-                    recipient_id=claimed.recipient_id,
-                )
-            )
+            result = channel.reply(_outbound(db, claimed))
         except RateLimited as exc:
             _requeue(db, outbound_id, at=exc.retry_at, error=str(exc))
             blocked.add(claimed.channel)
@@ -116,6 +107,27 @@ def deliver_due(
             _mark_sent(db, outbound_id, external_id=result.external_id, at=result.delivered_at)
             report.sent += 1
     return report
+
+
+def _outbound(db: Database, row: OutboundMessage) -> OutboundReply:
+    with db.session() as session:
+        last = session.exec(
+            select(func.max(Message.received_at)).where(
+                Message.channel == row.channel,
+                Message.conversation_id == row.conversation_id,
+                Message.author_id == row.recipient_id,
+            )
+        ).one()
+    return OutboundReply(
+        channel=row.channel,
+        text=row.text,
+        private=row.private,
+        in_reply_to_external_id=row.in_reply_to_external_id,
+        conversation_id=row.conversation_id,
+        recipient_id=row.recipient_id,
+        user_last_message_at=last,
+        by_human=row.kind == ReplyKind.HUMAN,
+    )
 
 
 def _claim(db: Database, outbound_id: int, clock: Clock) -> OutboundMessage | None:

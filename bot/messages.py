@@ -78,6 +78,8 @@ class OutboundReply(Frozen):
     in_reply_to_external_id: str
     conversation_id: str
     recipient_id: str
+    user_last_message_at: datetime | None = None  # platforms with reply windows need it
+    by_human: bool = False  # an officer's own words, not an automatic reply
 
 
 class OutboundPost(Frozen):
