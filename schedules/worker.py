@@ -21,6 +21,7 @@ from bot.errors import AuthError, RateLimited, TransientError
 from bot.polling import poll_once
 from bot.posts import expire_overdue
 from channels.base import Channel
+from schedules.leader import Leadership
 from schedules.publisher import publish_due
 
 log = logging.getLogger(__name__)
@@ -84,14 +85,38 @@ def _poller(app: App, name: str, channel: Channel) -> Callable[[], object]:
     return poll
 
 
+# Jobs whose work is claimed row by row (SKIP LOCKED, conditional updates) run on every
+# worker and share the load; the rest (polling the platforms, expiring posts) only on the
+# leader, so several workers never poll the same API twice.
+SHARED_JOBS = frozenset({"process_pending", "deliver_replies", "publish_posts"})
+
+
+def _leader_only(
+    leadership: Leadership, name: str, job: Callable[[], object]
+) -> Callable[[], object]:
+    def run() -> object:
+        if not leadership.try_acquire():
+            log.debug("not the leader; skipping %s", name)
+            return None
+        return job()
+
+    return run
+
+
 def run_worker(app: App, *, once: bool = False) -> None:
+    leadership = Leadership(app.db)
+    planned = {
+        name: (job if name in SHARED_JOBS else _leader_only(leadership, name, job), seconds)
+        for name, (job, seconds) in jobs(app).items()
+    }
     if once:
-        for name, (job, _) in jobs(app).items():
+        for name, (job, _) in planned.items():
             log.info("running %s once", name)
             job()
+        leadership.release()
         return
     scheduler = BlockingScheduler(timezone=app.settings.timezone)
-    for name, (job, seconds) in jobs(app).items():
+    for name, (job, seconds) in planned.items():
         scheduler.add_job(
             job,
             "interval",
@@ -105,6 +130,7 @@ def run_worker(app: App, *, once: bool = False) -> None:
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: stopping after the running jobs", signum)
         scheduler.shutdown(wait=True)
+        leadership.release()
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
