@@ -14,7 +14,6 @@ from typing import ClassVar
 import pytest
 from sqlmodel import select
 
-from bot.app import App
 from bot.clock import FixedClock
 from bot.db import Database
 from bot.messages import DeliveryResult, OutboundPost
@@ -119,7 +118,5 @@ def test_one_leader_and_a_takeover_when_it_goes(pg_schema: str) -> None:
     second.release()
 
 
-def test_sqlite_worker_always_leads(bot_app: App) -> None:
-    if bot_app.db.dialect != "sqlite":
-        pytest.skip("the SQLite case")
-    assert Leadership(bot_app.db).try_acquire() is True
+def test_sqlite_worker_always_leads(sqlite_url: str) -> None:
+    assert Leadership(Database.from_url(sqlite_url)).try_acquire() is True
