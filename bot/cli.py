@@ -140,6 +140,10 @@ def demo(
     out.print(table)
     for path in summary.reports:
         out.print(f"report written: {path}")
+    out.print(
+        f"console sign-in (demo database only): demo.officer, demo.comms or demo.analyst, "
+        f"password {summary.console_password}"
+    )
     out.print("Next: `campusbot inbox list` or `campusbot serve`, then open http://127.0.0.1:8000/")
 
 

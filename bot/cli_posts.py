@@ -282,11 +282,16 @@ def users_add(
     ],
     by: Annotated[str, typer.Option("--by", help="Who adds them (recorded)")] = "admin",
     name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a console password from stdin")
+    ] = False,
 ) -> None:
-    """Add a person with one or more roles."""
+    """Add a person with one or more roles (and a console password, from stdin)."""
     from bot.crud import users
+    from bot.web.auth import set_password
 
     state = state_of(ctx)
+    password = _read_password() if password_stdin else None
     with state.app.db.session() as session:
         user = users.add(
             session,
@@ -296,7 +301,36 @@ def users_add(
             by=by,
             display_name=name,
         )
+        if password is not None:
+            set_password(
+                session, username=username, password=password, at=state.app.clock.now(), by=by
+            )
     out.print(f"added {user.username} ({', '.join(user.roles)})")
+
+
+def _read_password() -> str:
+    import sys
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise typer.BadParameter("no password on standard input", param_hint="--password-stdin")
+    return password
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    ctx: typer.Context,
+    username: str,
+    by: Annotated[str, typer.Option("--by")] = "admin",
+) -> None:
+    """Set a new console password (read from stdin); ends the person's open sessions."""
+    from bot.web.auth import set_password
+
+    state = state_of(ctx)
+    password = _read_password()
+    with state.app.db.session() as session:
+        set_password(session, username=username, password=password, at=state.app.clock.now(), by=by)
+    out.print(f"password set for {username}")
 
 
 @users_app.command("list")

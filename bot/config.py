@@ -155,6 +155,18 @@ class ApprovalSettings(Section):
         return self.tiers.get(channel, self.tiers["default"])
 
 
+class WebSettings(Section):
+    """The console: who may reach it, and how long a sign-in lasts."""
+
+    allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1", "localhost", "[::1]", "::1"]
+    )
+    secure_cookies: bool = False  # set true behind HTTPS
+    idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    max_failed_sign_ins: int = Field(default=5, ge=1, le=100)
+    throttle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+
+
 class AccountSettings(Section):
     """Who the bot speaks for, and the numbers it gives out."""
 
@@ -188,6 +200,7 @@ class Settings(BaseSettings):
     retention: RetentionSettings = RetentionSettings()
     campaigns_dir: Path = ROOT / "schedules" / "campaigns"  # the bundled campaigns
     approval: ApprovalSettings = ApprovalSettings()
+    web: WebSettings = WebSettings()
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
 
     @field_validator("timezone")

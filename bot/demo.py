@@ -35,6 +35,7 @@ class DemoSummary:
     needs_human: int = 0
     acknowledgements_queued: int = 0
     reports: list[Path] = field(default_factory=list)
+    console_password: str = ""
 
 
 def reset_database(app: App, *, force: bool) -> None:
@@ -62,6 +63,7 @@ def run_demo(app: App, *, force: bool = False, sample: Path = SAMPLE_MESSAGES) -
                 at=app.clock.now(),
                 account=app.settings.account,
             )
+    password = create_demo_users(app)
     ingested, _ = ingest_file(app, sample)
     summary = DemoSummary(
         messages=ingested.stored,
@@ -90,7 +92,28 @@ def run_demo(app: App, *, force: bool = False, sample: Path = SAMPLE_MESSAGES) -
             .where(OutboundMessage.status == OutboxStatus.QUEUED)
         ).one()
     summary.reports = write_demo_reports(app)
+    summary.console_password = password
     return summary
+
+
+DEMO_USERS = {"demo.officer": "officer", "demo.comms": "comms_officer", "demo.analyst": "analyst"}
+
+
+def create_demo_users(app: App) -> str:
+    """Console accounts for the demo database only, with one fresh random password."""
+    import secrets
+
+    from bot.crud import users
+    from bot.web.auth import set_password
+
+    password = secrets.token_urlsafe(12)
+    with app.db.session() as session:
+        for username, role in DEMO_USERS.items():
+            users.add(session, username=username, roles=[role], at=app.clock.now(), by="demo-setup")
+            set_password(
+                session, username=username, password=password, at=app.clock.now(), by="demo-setup"
+            )
+    return password
 
 
 def write_demo_reports(app: App) -> list[Path]:

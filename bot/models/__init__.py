@@ -17,6 +17,7 @@ from bot.models.post import Post, PostApproval, PostKind, PostStatus
 from bot.models.survey import SurveyClick, SurveyLink
 from bot.models.template_approval import TemplateApproval
 from bot.models.user import Role, User
+from bot.models.web_session import SignInAttempt, WebSession
 
 __all__ = [
     "AuditEntry",
@@ -41,9 +42,11 @@ __all__ = [
     "Priority",
     "ReplyKind",
     "Role",
+    "SignInAttempt",
     "SurveyClick",
     "SurveyLink",
     "SystemFlag",
     "TemplateApproval",
     "User",
+    "WebSession",
 ]

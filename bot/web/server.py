@@ -1,7 +1,8 @@
-"""FastAPI application: the read-only triage inbox, health check and (later) webhooks.
+"""FastAPI application: the console (signed in, by role), webhooks, health, survey links.
 
-Until sign-in lands (web console issue) the console shows personal data to anyone who can
-reach it, so it only binds to the loopback interface.
+Pages that show personal data need a signed-in user with a role allowed to see them; the
+channel webhooks answer only to valid platform signatures; /healthz and the survey redirect
+are public and reveal nothing. The app answers only to host names in ``web.allowed_hosts``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -27,13 +28,14 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bot.app import App
 from bot.errors import ConfigError
-from bot.models import Case, Message, SurveyClick, SurveyLink
+from bot.models import Case, Message, Role, SurveyClick, SurveyLink
 from bot.report_render import render_html
 from bot.reports import ReportQuery, build_report
 from bot.templating import TEMPLATES_DIR
+from bot.web import auth
+from bot.web.auth import SignedIn
 from schedules.campaigns import load_campaigns
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]", "::1", "testserver")
 SURVEY_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 SECURITY_HEADERS = {
@@ -46,12 +48,109 @@ SECURITY_HEADERS = {
 }
 
 
+class NeedsSignIn(Exception):
+    """No live session: the handler sends the browser to the sign-in page."""
+
+
+def _signed_in(request: Request, roles: tuple[Role, ...]) -> SignedIn:
+    """The signed-in user, who must hold one of ``roles``; else sign-in page or 403."""
+    bot: App = request.app.state.bot
+    with bot.db.session() as session:
+        who = auth.current(
+            session, request.cookies.get(auth.COOKIE), at=bot.clock.now(), web=bot.settings.web
+        )
+    if who is None:
+        raise NeedsSignIn
+    if not set(who.user.roles) & {r.value for r in roles}:
+        raise HTTPException(status_code=403, detail="your role does not allow this page")
+    return who
+
+
+def _staff(request: Request) -> SignedIn:
+    return _signed_in(request, (Role.OFFICER, Role.COMMS_OFFICER, Role.ADMIN))
+
+
+def _anyone(request: Request) -> SignedIn:
+    return _signed_in(request, tuple(Role))
+
+
+# Who may see what (FastAPI's Annotated dependency aliases)
+Staff = Annotated[SignedIn, Depends(_staff)]
+Anyone = Annotated[SignedIn, Depends(_anyone)]
+
+
 def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
     web = FastAPI(title="campusbot", version="0.1.0", docs_url=None, redoc_url=None)
     pages = Jinja2Templates(directory=Path(TEMPLATES_DIR) / "web")
-    # Until sign-in lands the console answers only to loopback names, which also defeats
-    # DNS rebinding (a web page cannot make the browser send Host: 127.0.0.1).
-    web.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts or LOOPBACK_HOSTS))
+    settings = bot.settings.web
+    # Only configured host names: this also defeats DNS rebinding against a local console.
+    hosts = allowed_hosts or [*settings.allowed_hosts, "testserver"]
+    web.add_middleware(TrustedHostMiddleware, allowed_hosts=hosts)
+
+    web.state.bot = bot
+
+    @web.exception_handler(NeedsSignIn)
+    async def _to_sign_in(request: Request, exc: NeedsSignIn) -> Response:
+        return RedirectResponse("/login", status_code=303)
+
+    def signed_in(request: Request, *roles: Role) -> SignedIn:
+        return _signed_in(request, roles)
+
+    @web.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> HTMLResponse:
+        return pages.TemplateResponse(request, "login.html", {"error": None})
+
+    @web.post("/login", response_class=HTMLResponse)
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=1024)],
+    ) -> Response:
+        client = request.client.host if request.client else "unknown"
+        try:
+            with bot.db.session() as session:  # commits the attempt, failed or not
+                opened = auth.sign_in(
+                    session,
+                    username=username,
+                    password=password,
+                    client=client,
+                    at=bot.clock.now(),
+                    web=settings,
+                )
+        except auth.SignInRefused as exc:
+            return pages.TemplateResponse(
+                request, "login.html", {"error": str(exc)}, status_code=429
+            )
+        if opened is None:
+            return pages.TemplateResponse(
+                request, "login.html", {"error": "wrong user name or password"}, status_code=401
+            )
+        token, _ = opened
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(
+            auth.COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            max_age=settings.idle_minutes * 60,
+        )
+        return response
+
+    @web.post("/logout")
+    def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+        who = signed_in(request, *Role)
+        if not auth.csrf_ok(who, csrf_token):
+            raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+        with bot.db.session() as session:
+            fresh = auth.current(
+                session, request.cookies.get(auth.COOKIE), at=bot.clock.now(), web=settings
+            )
+            if fresh is not None:
+                auth.sign_out(session, fresh, at=bot.clock.now())
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(auth.COOKIE)
+        return response
 
     @web.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Any:
@@ -79,16 +178,17 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
         return JSONResponse({"status": "ok", "database": bot.db.dialect})
 
     @web.get("/", response_class=HTMLResponse)
-    def inbox(request: Request) -> HTMLResponse:
+    def inbox(request: Request, who: Staff) -> HTMLResponse:
         with bot.db.session() as session:
             rows = list(
                 session.exec(select(Message, Case).join(Case, col(Message.case_id) == col(Case.id)))
             )
         rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
-        return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500]})
+        return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500], "who": who})
 
     @web.get("/reports", response_class=HTMLResponse)
     def reports(
+        who: Anyone,
         start: Annotated[date | None, Query(alias="from")] = None,
         end: Annotated[date | None, Query(alias="to")] = None,
     ) -> HTMLResponse:
@@ -122,12 +222,19 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
 def run_server(bot: App, *, host: str, port: int) -> None:
     import uvicorn
 
-    if not _is_loopback(host):
+    if not _is_loopback(host) and not bot.settings.web.secure_cookies:
         raise ConfigError(
-            f"refusing to serve on {host}: the console has no sign-in yet, so it "
-            "only listens on 127.0.0.1 or ::1"
+            f"refusing to serve on {host} without web.secure_cookies: beyond this machine the "
+            "console must sit behind HTTPS (set web.secure_cookies and web.allowed_hosts)"
         )
-    uvicorn.run(create_app(bot), host=host, port=port, log_level="info")
+    uvicorn.run(
+        create_app(bot),
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
 
 
 def _is_loopback(host: str) -> bool:

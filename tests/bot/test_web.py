@@ -10,7 +10,15 @@ from bot.errors import ConfigError
 from bot.messages import InboundMessage
 from bot.web.server import create_app, run_server
 from channels.base import Batch
+from tests.bot.test_console_auth import add, sign_in
 from tests.conftest import message_line
+
+
+def signed_in_client(app: App, role: str = "officer") -> TestClient:
+    add(app, f"user-{role}", role)
+    client = TestClient(create_app(app))
+    assert sign_in(client, f"user-{role}") == 303
+    return client
 
 
 def test_inbox_lists_messages_with_script_shown_inert(bot_app: App) -> None:
@@ -24,7 +32,7 @@ def test_inbox_lists_messages_with_script_shown_inert(bot_app: App) -> None:
         ),
         source="replay",
     )
-    client = TestClient(create_app(bot_app))
+    client = signed_in_client(bot_app)
     response = client.get("/")
     assert response.status_code == 200
     body = response.text
@@ -41,8 +49,8 @@ def test_healthz_reports_the_database(bot_app: App) -> None:
     assert response.json() == {"status": "ok", "database": bot_app.db.dialect}
 
 
-def test_console_refuses_to_listen_beyond_loopback(bot_app: App) -> None:
-    with pytest.raises(ConfigError, match="no sign-in yet"):
+def test_console_refuses_to_listen_beyond_loopback_without_https(bot_app: App) -> None:
+    with pytest.raises(ConfigError, match="secure_cookies"):
         run_server(bot_app, host="0.0.0.0", port=8000)  # noqa: S104
 
 
@@ -85,7 +93,7 @@ def test_reports_page_shows_the_same_report(bot_app: App) -> None:
         ),
         source="replay",
     )
-    client = TestClient(create_app(bot_app))
+    client = signed_in_client(bot_app, "analyst")
     page = client.get("/reports", params={"from": "2026-11-20", "to": "2026-11-21"})
     assert page.status_code == 200
     assert "Inbound messages per day and scenario" in page.text and "theft" in page.text
