@@ -500,6 +500,35 @@ def poll(
     )
 
 
+@app.command("backup")
+def backup_command(
+    ctx: typer.Context,
+    output: Annotated[Path, typer.Option(help="New file to write the copy to")],
+) -> None:
+    """Copy the SQLite database consistently while it is in use."""
+    from bot.backup import backup
+
+    pages = backup(state_of(ctx).settings.database_url, output)
+    out.print(f"backed up {pages} pages to {output}")
+
+
+@app.command("restore")
+def restore_command(
+    ctx: typer.Context,
+    input_: Annotated[Path, typer.Option("--input", help="A file written by `backup`")],
+    force: Annotated[bool, typer.Option(help="Confirm: this replaces all current data")] = False,
+) -> None:
+    """Replace the SQLite database with a backup (stop the worker and console first)."""
+    from bot.backup import restore
+
+    if not force:
+        raise typer.BadParameter(
+            "restoring replaces every record; add --force to confirm", param_hint="--force"
+        )
+    restore(state_of(ctx).settings.database_url, input_)
+    out.print(f"restored from {input_}")
+
+
 # -- long-running processes ----------------------------------------------------------------
 @app.command()
 def worker(
