@@ -16,6 +16,28 @@ from spacy.matcher import PhraseMatcher
 from spacy.tokens import Doc, Span
 
 RISK_PHRASES = [
+    # at a height or by water, and missing people at risk (the guide's "missing and vulnerable")
+    "over the railing",
+    "over the railings",
+    "over the edge",
+    "on the wrong side of the",
+    "standing on the bridge",
+    "on the bridge again",
+    "on top of the car park",
+    "nobody's seen her",
+    "nobody's seen him",
+    "no one's seen her",
+    "no one's seen him",
+    "nobody has seen her",
+    "nobody has seen him",
+    "no one has seen her",
+    "no one has seen him",
+    "not been seen since",
+    "hasn't been seen since",
+    "not heard from her since",
+    "not heard from him since",
+    "left her phone",
+    "left his phone",
     # suicide and self-harm, in the first person or about someone now
     "kill myself",
     "killing myself",
