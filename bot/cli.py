@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli_common import State, err, out, state_of
+from bot.cli_meetings import meetings_app
 from bot.cli_posts import campaigns_app, posts_app, users_app
 from bot.cli_reports import metrics_app, report
 from bot.errors import BotError, ConfigError
@@ -49,6 +50,7 @@ app.add_typer(campaigns_app, name="campaigns")
 app.add_typer(posts_app, name="posts")
 app.add_typer(users_app, name="users")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(meetings_app, name="meetings")
 app.command()(report)
 
 

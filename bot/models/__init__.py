@@ -5,6 +5,7 @@ from bot.models.case import Case, CaseStatus, Priority
 from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
 from bot.models.flag import SystemFlag
+from bot.models.meeting import Booking, BookingStatus, MeetingSlot, SlotKind
 from bot.models.message import Message, MessageAttachment, MessageState
 from bot.models.metrics import (
     ChannelDailyMetric,
@@ -21,6 +22,8 @@ from bot.models.web_session import SignInAttempt, WebSession
 
 __all__ = [
     "AuditEntry",
+    "Booking",
+    "BookingStatus",
     "Case",
     "CaseStatus",
     "ChannelCursor",
@@ -28,6 +31,7 @@ __all__ = [
     "ChannelPeriodMetric",
     "DeadLetter",
     "DeadLetterStatus",
+    "MeetingSlot",
     "Message",
     "MessageAttachment",
     "MessageScenario",
@@ -43,6 +47,7 @@ __all__ = [
     "ReplyKind",
     "Role",
     "SignInAttempt",
+    "SlotKind",
     "SurveyClick",
     "SurveyLink",
     "SystemFlag",

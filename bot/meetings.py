@@ -1,0 +1,181 @@
+"""Booking meetings with community officers: slots, bookings, cancellations, invitations.
+
+The database decides who gets a slot: a partial unique index allows one live booking per
+slot, so of two students confirming the same slot at the same moment exactly one succeeds
+and the other is told it has just gone, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from icalendar import Calendar, Event, vText
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from bot.crud import audit
+from bot.errors import BotError
+from bot.models import Booking, BookingStatus, MeetingSlot, SlotKind
+
+MAX_MINUTES = 8 * 60
+
+
+class SlotTaken(BotError):
+    """Someone else booked this slot first."""
+
+
+def add_slot(
+    session: Session,
+    *,
+    officer: str,
+    starts_at: datetime,
+    minutes: int,
+    place: str,
+    kind: SlotKind,
+    at: datetime,
+) -> MeetingSlot:
+    if starts_at.tzinfo is None:
+        raise BotError("a slot's start needs a time zone")
+    if not 5 <= minutes <= MAX_MINUTES:
+        raise BotError(f"a slot lasts between 5 and {MAX_MINUTES} minutes")
+    if starts_at <= at:
+        raise BotError("a slot must start in the future")
+    if not place.strip():
+        raise BotError("say where the meeting is")
+    slot = MeetingSlot(
+        officer=officer,
+        kind=kind,
+        place=place.strip(),
+        starts_at=starts_at,
+        ends_at=starts_at + timedelta(minutes=minutes),
+        created_at=at,
+    )
+    session.add(slot)
+    session.flush()
+    audit.record(
+        session,
+        at=at,
+        actor=officer,
+        action="meeting.slot_added",
+        entity="slot",
+        entity_id=slot.id or 0,
+        detail={"kind": kind.value},
+    )
+    return slot
+
+
+def open_slots(session: Session, *, at: datetime) -> Sequence[MeetingSlot]:
+    """Future, not withdrawn, with no live booking."""
+    booked = select(Booking.slot_id).where(Booking.status == BookingStatus.BOOKED)
+    return session.exec(
+        select(MeetingSlot)
+        .where(
+            col(MeetingSlot.starts_at) > at,
+            col(MeetingSlot.withdrawn).is_(False),
+            col(MeetingSlot.id).not_in(booked),
+        )
+        .order_by(col(MeetingSlot.starts_at))
+    ).all()
+
+
+def book(
+    session: Session,
+    *,
+    slot_id: int,
+    channel: str,
+    contact_id: str,
+    at: datetime,
+    name: str | None = None,
+    case_reference: str | None = None,
+) -> Booking:
+    slot = session.get(MeetingSlot, slot_id)
+    if slot is None or slot.withdrawn:
+        raise BotError(f"no slot {slot_id}")
+    if slot.starts_at <= at:
+        raise BotError("that slot has already started")
+    booking = Booking(
+        slot_id=slot_id,
+        channel=channel,
+        contact_id=contact_id,
+        name=name,
+        case_reference=case_reference,
+        created_at=at,
+    )
+    try:
+        with session.begin_nested():  # a savepoint: losing the race leaves the rest intact
+            session.add(booking)
+            session.flush()
+    except IntegrityError:
+        raise SlotTaken("that slot has just been taken; please choose another") from None
+    audit.record(
+        session,
+        at=at,
+        actor=f"{channel}:{contact_id}",
+        action="meeting.booked",
+        entity="booking",
+        entity_id=booking.id or 0,
+        detail={"slot_id": slot_id},
+    )
+    return booking
+
+
+def cancel(session: Session, *, booking_id: int, by: str, at: datetime) -> Booking:
+    booking = session.get(Booking, booking_id)
+    if booking is None or booking.status != BookingStatus.BOOKED:
+        raise BotError(f"no live booking {booking_id}")
+    booking.status = BookingStatus.CANCELLED
+    booking.cancelled_at = at
+    session.add(booking)
+    audit.record(
+        session,
+        at=at,
+        actor=by,
+        action="meeting.cancelled",
+        entity="booking",
+        entity_id=booking_id,
+        detail={"slot_id": booking.slot_id},
+    )
+    return booking
+
+
+def rebook(
+    session: Session, *, booking_id: int, new_slot_id: int, by: str, at: datetime
+) -> Booking:
+    """Move a booking: the new slot is taken first, so a failure keeps the old one."""
+    old = session.get(Booking, booking_id)
+    if old is None or old.status != BookingStatus.BOOKED:
+        raise BotError(f"no live booking {booking_id}")
+    new = book(
+        session,
+        slot_id=new_slot_id,
+        channel=old.channel,
+        contact_id=old.contact_id,
+        at=at,
+        name=old.name,
+        case_reference=old.case_reference,
+    )
+    cancel(session, booking_id=booking_id, by=by, at=at)
+    return new
+
+
+def invitation(slot: MeetingSlot, booking: Booking, *, team: str) -> bytes:
+    """An .ics invitation the student's calendar can import (RFC 5545)."""
+    calendar = Calendar()
+    calendar.add("prodid", "-//campusbot//UCLan Campus Police//EN")
+    calendar.add("version", "2.0")
+    calendar.add("method", "PUBLISH")
+    event = Event()
+    event.add("uid", f"booking-{booking.id}@campusbot")
+    event.add("dtstamp", booking.created_at)
+    event.add("dtstart", slot.starts_at)
+    event.add("dtend", slot.ends_at)
+    event.add("summary", f"Meeting with the {team} team")
+    event["location"] = vText(slot.place)
+    event.add(
+        "description",
+        "If you can no longer come, reply to cancel or rebook. In an emergency always call 999.",
+    )
+    event.add("status", "CONFIRMED" if booking.status == BookingStatus.BOOKED else "CANCELLED")
+    calendar.add_component(event)
+    return bytes(calendar.to_ical())
