@@ -502,6 +502,34 @@ def poll(
     )
 
 
+retention_app = typer.Typer(no_args_is_help=True, help="Deleting data when its time is up.")
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("purge")
+def retention_purge(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count, delete nothing")] = False,
+) -> None:
+    """Delete what has passed its retention period (the worker does this daily)."""
+    from dataclasses import asdict
+
+    from bot.retention import purge
+
+    state = state_of(ctx)
+    with state.app.db.session() as session:
+        report = purge(
+            session,
+            now=state.app.clock.now(),
+            retention=state.settings.retention,
+            web=state.settings.web,
+            dry_run=dry_run,
+        )
+    verb = "would remove" if dry_run else "removed"
+    for kind, count in asdict(report).items():
+        out.print(f"{verb} {count}\t{kind.replace('_', ' ')}")
+
+
 @app.command("backup")
 def backup_command(
     ctx: typer.Context,

@@ -30,6 +30,7 @@ PROCESS_EVERY_SECONDS = 5
 DELIVER_EVERY_SECONDS = 10
 PUBLISH_EVERY_SECONDS = 30
 EXPIRE_EVERY_SECONDS = 300
+RETENTION_EVERY_SECONDS = 24 * 3600
 
 
 def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
@@ -47,8 +48,18 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         )
         for name, channel in app.channels().items()
     }
+
+    def purge_expired() -> object:
+        from bot.retention import purge
+
+        with app.db.session() as session:
+            return purge(
+                session, now=app.clock.now(), retention=app.settings.retention, web=app.settings.web
+            )
+
     return {
         **polls,
+        "retention_purge": (purge_expired, RETENTION_EVERY_SECONDS),
         "process_pending": (app.pipeline.process_pending, PROCESS_EVERY_SECONDS),
         "deliver_replies": (
             lambda: deliver_due(app.db, app.channels(), app.clock),
