@@ -54,6 +54,11 @@ def make_engine(url: str, *, search_path: str | None = None, echo: bool = False)
         engine = create_engine(url, connect_args=connect_args, echo=echo)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
+    # Keepalives: a dead peer is noticed in about a minute, so a crashed leader's advisory
+    # lock is freed promptly instead of after the kernel's two-hour default.
+    connect_args.update(
+        keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3
+    )
     if search_path:
         connect_args["options"] = f"-csearch_path={search_path}"
     return create_engine(url, connect_args=connect_args, pool_pre_ping=True, echo=echo)

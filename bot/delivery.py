@@ -139,6 +139,10 @@ def _claim(db: Database, outbound_id: int, clock: Clock) -> OutboundMessage | No
             .where(
                 col(OutboundMessage.id) == outbound_id,
                 col(OutboundMessage.status) == OutboxStatus.QUEUED,
+                or_(
+                    col(OutboundMessage.next_attempt_at).is_(None),
+                    col(OutboundMessage.next_attempt_at) <= clock.now(),
+                ),
             )
             .values(
                 status=OutboxStatus.SENDING,

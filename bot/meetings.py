@@ -43,6 +43,17 @@ def add_slot(
         raise BotError("a slot must start in the future")
     if not place.strip():
         raise BotError("say where the meeting is")
+    ends_at = starts_at + timedelta(minutes=minutes)
+    clash = session.exec(
+        select(MeetingSlot.id).where(
+            MeetingSlot.officer == officer,
+            col(MeetingSlot.withdrawn).is_(False),
+            col(MeetingSlot.starts_at) < ends_at,
+            col(MeetingSlot.ends_at) > starts_at,
+        )
+    ).first()
+    if clash is not None:
+        raise BotError(f"{officer} already has slot {clash} at that time")
     slot = MeetingSlot(
         officer=officer,
         kind=kind,
@@ -102,16 +113,17 @@ def book(
         case_reference=case_reference,
         created_at=at,
     )
+    session.add(booking)
     try:
-        with session.begin_nested():  # a savepoint: losing the race leaves the rest intact
-            session.add(booking)
-            session.flush()
+        session.flush()
     except IntegrityError:
+        # No savepoint (pysqlite would commit it on its own): the whole unit of work rolls
+        # back, so a failed rebook keeps the old booking.
         raise SlotTaken("that slot has just been taken; please choose another") from None
     audit.record(
         session,
         at=at,
-        actor=f"{channel}:{contact_id}",
+        actor="student",  # the audit log outlives retention: it names no student
         action="meeting.booked",
         entity="booking",
         entity_id=booking.id or 0,

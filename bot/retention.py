@@ -3,7 +3,7 @@
 - raw platform payloads are emptied after ``raw_payloads_days`` (the message itself stays);
 - dead letters (raw bytes) are deleted after ``dead_letters_days``;
 - messages are deleted after ``messages_days``, with their attachments and tags, the replies
-  to them, and any case left with no message;
+  to them, and any case left with no message; so are bookings of meetings that long past;
 - expired console sessions and old sign-in attempts go too.
 The audit log keeps only ids and states, never text, and stays whole so its hash chain can
 still be verified. A dry run counts without deleting; every real purge is audited (counts).
@@ -21,8 +21,10 @@ from sqlmodel import Session
 from bot.config import RetentionSettings, WebSettings
 from bot.crud import audit
 from bot.models import (
+    Booking,
     Case,
     DeadLetter,
+    MeetingSlot,
     Message,
     OutboundMessage,
     SignInAttempt,
@@ -39,6 +41,7 @@ class PurgeReport:
     messages_deleted: int = 0
     replies_deleted: int = 0
     cases_deleted: int = 0
+    bookings_deleted: int = 0
     sessions_deleted: int = 0
     sign_in_attempts_deleted: int = 0
 
@@ -60,12 +63,16 @@ def purge(
     dry_run: bool = False,
 ) -> PurgeReport:
     messages, outbox, cases = _t(Message), _t(OutboundMessage), _t(Case)
+    bookings, slots = _t(Booking), _t(MeetingSlot)
     letters, sessions, attempts = _t(DeadLetter), _t(WebSession), _t(SignInAttempt)
     raw_cutoff = now - timedelta(days=retention.raw_payloads_days)
     letter_cutoff = now - timedelta(days=retention.dead_letters_days)
     message_cutoff = now - timedelta(days=retention.messages_days)
     old_messages = select(messages.c.id).where(messages.c.received_at < message_cutoff)
     no_messages_left = ~exists().where(messages.c.case_id == cases.c.id)
+    past_bookings = bookings.c.slot_id.in_(
+        select(slots.c.id).where(slots.c.ends_at < message_cutoff)
+    )
     report = PurgeReport(
         raw_payloads_emptied=_count(
             session, messages, messages.c.received_at < raw_cutoff, messages.c.raw.is_not(None)
@@ -73,6 +80,7 @@ def purge(
         dead_letters_deleted=_count(session, letters, letters.c.received_at < letter_cutoff),
         messages_deleted=_count(session, messages, messages.c.received_at < message_cutoff),
         replies_deleted=_count(session, outbox, outbox.c.in_reply_to_message_id.in_(old_messages)),
+        bookings_deleted=_count(session, bookings, past_bookings),
         sessions_deleted=_count(
             session, sessions, sessions.c.last_seen_at < now - timedelta(minutes=web.idle_minutes)
         ),
@@ -97,6 +105,7 @@ def purge(
         session.execute(delete(outbox).where(outbox.c.case_id.in_(stale_ids)))
         session.execute(delete(cases).where(cases.c.id.in_(stale_ids)))
     report.cases_deleted = len(stale_ids)
+    session.execute(delete(bookings).where(past_bookings))
     session.execute(
         delete(sessions).where(sessions.c.last_seen_at < now - timedelta(minutes=web.idle_minutes))
     )

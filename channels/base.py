@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
+from starlette.requests import Request
+
 from bot.errors import NotSupported
 from bot.messages import Capabilities, DeliveryResult, InboundMessage, OutboundPost, OutboundReply
 
@@ -94,3 +96,18 @@ class BaseChannel:
 
     def reply(self, reply: OutboundReply) -> DeliveryResult:
         raise NotSupported(f"{self.name} cannot send replies", channel=self.name)
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """A webhook body, or None once it passes ``limit`` bytes: never buffered whole first."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import facebook
 import requests
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
 from pydantic import ValidationError
 
@@ -48,7 +49,14 @@ from bot.messages import (
     OutboundPost,
     OutboundReply,
 )
-from channels.base import BaseChannel, Batch, ChannelStatus, Health, Undeliverable
+from channels.base import (
+    BaseChannel,
+    Batch,
+    ChannelStatus,
+    Health,
+    Undeliverable,
+    read_capped,
+)
 
 TIMEOUT = 30
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
@@ -117,6 +125,14 @@ class FacebookChannel(BaseChannel):
             )
         except facebook.GraphAPIError as exc:
             raise self._typed(exc) from exc
+        except requests.ReadTimeout as exc:
+            if post_args is not None:  # it may have arrived: sending again could double it
+                raise PermanentError(
+                    "Facebook did not answer after the request was sent; check the page "
+                    "before resending",
+                    channel=self.name,
+                ) from exc
+            raise TransientError("Facebook did not answer in time", channel=self.name) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransientError(
                 f"Facebook unreachable: {type(exc).__name__}", channel=self.name
@@ -339,8 +355,9 @@ class FacebookChannel(BaseChannel):
 
     def _delivered(self, external_id: Any) -> DeliveryResult:
         if not external_id:
-            raise TransientError(
-                "Facebook accepted the request but returned no id", channel=self.name
+            raise PermanentError(  # accepted, so it may be out there: never blindly resend
+                "Facebook accepted the request but returned no id; check the page before resending",
+                channel=self.name,
             )
         return DeliveryResult(external_id=str(external_id), delivered_at=datetime.now(UTC))
 
@@ -363,8 +380,8 @@ class FacebookChannel(BaseChannel):
 
         @routes.post("")
         async def events(request: Request) -> Response:
-            body = await request.body()
-            if len(body) > MAX_WEBHOOK_BYTES:
+            body = await read_capped(request, MAX_WEBHOOK_BYTES)
+            if body is None:
                 return Response("payload too large", status_code=413)
             expected = (
                 "sha256=" + hmac.new(self._app_secret.encode(), body, hashlib.sha256).hexdigest()
@@ -372,7 +389,7 @@ class FacebookChannel(BaseChannel):
             given = request.headers.get("x-hub-signature-256", "")
             if not hmac.compare_digest(given.encode(), expected.encode()):
                 return Response("bad signature", status_code=403)
-            on_payload(self.name, body)
+            await run_in_threadpool(on_payload, self.name, body)  # the database is blocking
             return Response(status_code=200)
 
         return routes

@@ -132,6 +132,7 @@ def parse_email(raw: bytes, *, origin: str = "imap") -> Batch:
         received = parsedate_to_datetime(date) if date else datetime.now(UTC)
         if received.tzinfo is None:
             received = received.replace(tzinfo=UTC)
+        received = min(received, datetime.now(UTC))  # a sender's clock must not outlive retention
         return Batch(
             messages=[
                 InboundMessage(

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import requests
 import tweepy
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -47,7 +48,14 @@ from bot.messages import (
     OutboundPost,
     OutboundReply,
 )
-from channels.base import BaseChannel, Batch, ChannelStatus, Health, Undeliverable
+from channels.base import (
+    BaseChannel,
+    Batch,
+    ChannelStatus,
+    Health,
+    Undeliverable,
+    read_capped,
+)
 
 TIMEOUT = (5.0, 30.0)  # connect, read: tweepy sets none, and a hung call would stall a worker
 MAX_PAGES = 10
@@ -131,7 +139,9 @@ class TwitterChannel(BaseChannel):
         return cls(settings)
 
     # -- calls ---------------------------------------------------------------------------
-    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+    def _call(
+        self, fn: Callable[..., Any], *args: Any, sending: bool = False, **kwargs: Any
+    ) -> dict[str, Any]:
         """The one place API errors become the bot's typed errors."""
         try:
             result = fn(*args, **kwargs)
@@ -157,6 +167,13 @@ class TwitterChannel(BaseChannel):
                 f"{'; '.join(exc.api_messages) or exc.response.reason}",
                 channel=self.name,
             ) from exc
+        except requests.ReadTimeout as exc:
+            if sending:  # it may have arrived: sending again could double it
+                raise PermanentError(
+                    "X did not answer after the request was sent; check before resending",
+                    channel=self.name,
+                ) from exc
+            raise TransientError("X did not answer in time", channel=self.name) from exc
         except (requests.Timeout, requests.ConnectionError) as exc:
             raise TransientError(f"X unreachable: {type(exc).__name__}", channel=self.name) from exc
         except (requests.JSONDecodeError, ValueError) as exc:
@@ -477,6 +494,7 @@ class TwitterChannel(BaseChannel):
         if reply.private:
             data = self._call(
                 self.client.create_direct_message,
+                sending=True,
                 participant_id=reply.recipient_id,
                 text=reply.text,
             )
@@ -484,19 +502,25 @@ class TwitterChannel(BaseChannel):
         else:
             data = self._call(
                 self.client.create_tweet,
+                sending=True,
                 text=reply.text,
                 in_reply_to_tweet_id=reply.in_reply_to_external_id,
             )
             event_id = data.get("data", {}).get("id")
         if not event_id:
-            raise TransientError("X accepted the request but returned no id", channel=self.name)
+            raise PermanentError(
+                "X accepted the request but returned no id; check before resending",
+                channel=self.name,
+            )
         return DeliveryResult(external_id=str(event_id), delivered_at=datetime.now(UTC))
 
     def publish(self, post: OutboundPost) -> DeliveryResult:
-        data = self._call(self.client.create_tweet, text=post.text)
+        data = self._call(self.client.create_tweet, sending=True, text=post.text)
         tweet_id = data.get("data", {}).get("id")
         if not tweet_id:
-            raise TransientError("X accepted the post but returned no id", channel=self.name)
+            raise PermanentError(
+                "X accepted the post but returned no id; check before resending", channel=self.name
+            )
         return DeliveryResult(external_id=str(tweet_id), delivered_at=datetime.now(UTC))
 
     # -- webhooks ------------------------------------------------------------------------
@@ -516,13 +540,13 @@ class TwitterChannel(BaseChannel):
 
         @routes.post("")
         async def events(request: Request) -> Response:
-            body = await request.body()
-            if len(body) > MAX_WEBHOOK_BYTES:
+            body = await read_capped(request, MAX_WEBHOOK_BYTES)
+            if body is None:
                 return Response("payload too large", status_code=413)
             given = request.headers.get("x-twitter-webhooks-signature", "")
             if not hmac.compare_digest(given, self._signature(body)):
                 return Response("bad signature", status_code=403)
-            on_payload(self.name, body)
+            await run_in_threadpool(on_payload, self.name, body)  # the database is blocking
             return Response(status_code=200)
 
         return routes

@@ -7,6 +7,8 @@ ask becomes leader. On SQLite there is one worker per database file, so it alway
 
 from __future__ import annotations
 
+import contextlib
+
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -26,8 +28,15 @@ class Leadership:
 
     def try_acquire(self) -> bool:
         """Take the lead if nobody holds it; cheap to call on every scheduler tick."""
-        if self.is_leader:
+        if self.db.dialect != "postgresql":
             return True
+        if self._connection is not None:
+            try:  # still ours only while the connection that holds the lock is alive
+                self._connection.execute(text("SELECT 1"))
+                self._connection.commit()
+                return True
+            except Exception:
+                self._drop()
         connection = self.db.engine.connect()
         got = connection.execute(
             text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK_KEY}
@@ -38,6 +47,12 @@ class Leadership:
             return True
         connection.close()
         return False
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()
 
     def release(self) -> None:
         if self._connection is not None:

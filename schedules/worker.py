@@ -136,6 +136,12 @@ def run_worker(app: App, *, once: bool = False) -> None:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=seconds,
+            # the daily purge also runs at start, so frequent restarts never postpone it
+            **(
+                {"next_run_time": datetime.now(app.settings.tz)}
+                if name == "retention_purge"
+                else {}
+            ),
         )
 
     def _stop(signum: int, _frame: FrameType | None) -> None:

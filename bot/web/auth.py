@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,6 +28,7 @@ from bot.models import SignInAttempt, User, WebSession
 COOKIE = "campusbot_session"
 MIN_PASSWORD_CHARS = 12
 _hasher = PasswordHasher()
+_HASHING = threading.BoundedSemaphore(4)
 # Verifying against this when the name is unknown keeps the timing the same either way.
 _DUMMY_HASH = _hasher.hash("not a real password, only for timing")
 
@@ -58,6 +60,11 @@ def sign_in(
     None for a wrong name or password. The attempt is recorded either way, so the caller
     must commit before reporting a failure: throttling counts it."""
     since = at - timedelta(minutes=web.throttle_minutes)
+    # Record the attempt as failed *before* counting and checking, and commit it, so that
+    # concurrent guesses each see the others: the throttle cannot be raced past.
+    attempt = SignInAttempt(username=username[:64], client=client[:64], succeeded=False, at=at)
+    db.add(attempt)
+    db.commit()
     failures = db.exec(
         select(func.count())
         .select_from(SignInAttempt)
@@ -67,20 +74,22 @@ def sign_in(
             or_(col(SignInAttempt.username) == username, col(SignInAttempt.client) == client),
         )
     ).one()
-    if failures >= web.max_failed_sign_ins:
+    if failures > web.max_failed_sign_ins:
         raise SignInRefused(
             f"too many failed sign-ins; try again in {web.throttle_minutes} minutes"
         )
     user = db.exec(select(User).where(User.username == username)).first()
     stored = user.password_hash if user and not user.disabled and user.password_hash else None
-    try:
-        _hasher.verify(stored or _DUMMY_HASH, password)
-        ok = stored is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
-    db.add(SignInAttempt(username=username[:64], client=client[:64], succeeded=ok, at=at))
+    with _HASHING:  # argon2 takes 64 MiB a time: a burst must not exhaust memory
+        try:
+            _hasher.verify(stored or _DUMMY_HASH, password)
+            ok = stored is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
     if not ok or user is None or user.id is None:
         return None
+    attempt.succeeded = True
+    db.add(attempt)
     token = secrets.token_urlsafe(32)
     web_session = WebSession(
         token_sha256=_digest(token),

@@ -14,7 +14,7 @@ from bot import meetings
 from bot.app import App
 from bot.cli import main
 from bot.errors import BotError
-from bot.models import Booking, BookingStatus, MeetingSlot, SlotKind
+from bot.models import AuditEntry, Booking, BookingStatus, MeetingSlot, SlotKind
 from tests.conftest import NOW
 
 START = datetime(2026, 11, 24, 14, 0, tzinfo=UTC)
@@ -177,3 +177,41 @@ def test_meetings_from_the_command_line(
         main([*c, "meetings", "add-slot", "--officer", "x", "--start", "soon", "--place", "SU"])
         == 2
     )
+
+
+def test_an_officer_cannot_hold_two_overlapping_slots(bot_app: App) -> None:
+    _slot(bot_app)
+    with pytest.raises(BotError, match="already has slot"), bot_app.db.session() as session:
+        meetings.add_slot(
+            session,
+            officer="pc.jones",
+            place="Library",
+            minutes=30,
+            starts_at=START + timedelta(minutes=10),
+            kind=SlotKind.SURGERY,
+            at=NOW,
+        )
+
+
+def test_bookings_long_past_are_purged_with_the_students_details(bot_app: App) -> None:
+    from bot.retention import purge
+
+    slot = _slot(bot_app)
+    with bot_app.db.session() as session:
+        meetings.book(
+            session,
+            slot_id=slot,
+            channel="in_the_know",
+            contact_id="jane@uni.ac.uk",
+            name="Jane",
+            at=NOW,
+        )
+    later = START + timedelta(days=400)
+    with bot_app.db.session() as session:
+        report = purge(
+            session, now=later, retention=bot_app.settings.retention, web=bot_app.settings.web
+        )
+        assert session.exec(select(Booking)).all() == []
+        trail = " ".join(f"{e.actor} {e.detail}" for e in session.exec(select(AuditEntry)))
+    assert report.bookings_deleted == 1
+    assert "jane" not in trail.lower()

@@ -238,3 +238,24 @@ def test_outage_and_html_error_pages_are_transient() -> None:
         rsps.add(responses.POST, re.compile(f"{GRAPH}/.*"), body=requests.ConnectTimeout("down"))
         with pytest.raises(TransientError, match="unreachable"):
             fb.publish(OutboundPost(channel="facebook", text="x"))
+
+
+def test_a_send_that_times_out_is_not_retried_blindly() -> None:
+    import requests
+
+    fb = channel()
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{GRAPH}/{PAGE}/messages", body=requests.ReadTimeout("slow"))
+        with pytest.raises(PermanentError, match="check the page before resending"):
+            fb.reply(_reply())
+
+
+def test_an_oversized_webhook_is_refused_before_it_is_read(
+    bot_app: App, client: TestClient
+) -> None:
+    response = client.post(
+        "/webhooks/facebook",
+        content=b"x" * (3 * 1024 * 1024),
+        headers={"X-Hub-Signature-256": "sha256=00"},
+    )
+    assert response.status_code == 413

@@ -18,7 +18,7 @@ from bot.app import App
 from bot.cli import main
 from bot.config import TwitterSettings
 from bot.errors import AuthError, PermanentError, RateLimited, TransientError
-from bot.messages import OutboundReply
+from bot.messages import OutboundPost, OutboundReply
 from bot.models import ChannelCursor, Message, MessageAttachment
 from bot.polling import poll_once
 from bot.web.server import create_app
@@ -148,8 +148,12 @@ def test_malformed_body_and_timeouts_are_transient(twitter: TwitterChannel) -> N
             twitter.fetch(None)
     with responses.RequestsMock() as rsps:
         rsps.add(responses.GET, MENTIONS, body=requests.ReadTimeout("slow"))
-        with pytest.raises(TransientError, match="unreachable"):
+        with pytest.raises(TransientError, match="did not answer"):  # a read: safe to retry
             twitter.fetch(None)
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{API}/tweets", body=requests.ReadTimeout("slow"))
+        with pytest.raises(PermanentError, match="check before resending"):  # a send: not
+            twitter.publish(OutboundPost(channel="twitter", text="Lock your bike"))
 
 
 def test_replies_go_by_dm_or_in_thread(twitter: TwitterChannel) -> None:
