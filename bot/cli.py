@@ -502,6 +502,31 @@ def poll(
     )
 
 
+channels_app = typer.Typer(no_args_is_help=True, help="The connected platforms.")
+app.add_typer(channels_app, name="channels")
+
+
+@channels_app.command("status")
+def channels_status(ctx: typer.Context) -> None:
+    """Each configured channel's health: credentials accepted, API reachable, rate limits."""
+    state = state_of(ctx)
+    unhealthy = 0
+    for name, settings in state.settings.channels().items():
+        if not settings.enabled:
+            out.print(f"{name}: disabled")
+            continue
+        channel = state.app.channels().get(name)
+        if channel is None:
+            unhealthy += 1
+            out.print(f"{name}: not configured (missing {', '.join(settings.missing())})")
+            continue
+        status = channel.check()
+        unhealthy += status.health != "ok"
+        out.print(f"{name}: {status.health} {status.detail}".rstrip(), markup=False)
+    if unhealthy:
+        raise typer.Exit(1)
+
+
 retention_app = typer.Typer(no_args_is_help=True, help="Deleting data when its time is up.")
 app.add_typer(retention_app, name="retention")
 

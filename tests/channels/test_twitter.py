@@ -291,3 +291,18 @@ def settings_env(settings: object, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     )
     assert main(["--config", str(config), "db", "upgrade"]) == 0
     return config
+
+
+def test_channels_status_reports_health_without_secrets(
+    settings_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{API}/users/me", json=fixture("user_me.json"))
+        assert main(["--config", str(settings_env), "channels", "status"]) == 0
+    printed = capsys.readouterr().out
+    assert "twitter: ok @" in printed and "facebook: disabled" in printed
+    assert "AAAA-test" not in printed
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.GET, f"{API}/users/me", json=fixture("error_401.json"), status=401)
+        assert main(["--config", str(settings_env), "channels", "status"]) == 1
+    assert "twitter: needs_auth" in capsys.readouterr().out
