@@ -57,6 +57,7 @@ from channels.base import (
     Undeliverable,
     read_capped,
 )
+from channels.registry import PLATFORM_CAPABILITIES
 
 TIMEOUT = 30
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
@@ -87,9 +88,7 @@ def _kind(value: str | None) -> AttachmentKind:
 
 class FacebookChannel(BaseChannel):
     name: ClassVar[str] = "facebook"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        private_reply=True, public_reply=True, publish=True, attachments=True, max_text_chars=2000
-    )
+    capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["facebook"]
 
     def __init__(self, settings: FacebookSettings) -> None:
         if settings.page_id is None:

@@ -32,6 +32,7 @@ from bot.config import InTheKnowSettings
 from bot.errors import AuthError, ConfigError, TransientError
 from bot.messages import Attachment, AttachmentKind, Author, Capabilities, InboundMessage
 from channels.base import BaseChannel, Batch, Undeliverable
+from channels.registry import PLATFORM_CAPABILITIES
 
 MAX_EMAIL_BYTES = 25 * 1024 * 1024
 IMAP_BATCH = 200
@@ -161,9 +162,7 @@ def parse_email(raw: bytes, *, origin: str = "imap") -> Batch:
 
 class InTheKnowChannel(BaseChannel):
     name: ClassVar[str] = "in_the_know"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        private_reply=True, public_reply=False, publish=True, attachments=True, max_text_chars=5000
-    )
+    capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["in_the_know"]
 
     def __init__(self, settings: InTheKnowSettings) -> None:
         missing = settings.missing()

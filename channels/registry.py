@@ -1,7 +1,8 @@
 """What each platform can do, known even when its adapter is not configured.
 
 The pipeline plans acknowledgements for messages from every platform (the demo replays
-all three without credentials), so capabilities are looked up by channel name here.
+all three without credentials), so capabilities are looked up by channel name here. This is
+the one statement of them: each adapter class points at its entry.
 """
 
 from __future__ import annotations

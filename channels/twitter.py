@@ -56,6 +56,7 @@ from channels.base import (
     Undeliverable,
     read_capped,
 )
+from channels.registry import PLATFORM_CAPABILITIES
 
 TIMEOUT = (5.0, 30.0)  # connect, read: tweepy sets none, and a hung call would stall a worker
 MAX_PAGES = 10
@@ -82,6 +83,18 @@ DM_FIELDS = [
 ]
 
 
+def _includes(page: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The users and media a v2 response expanded, by id and by media key."""
+    includes = page.get("includes", {})
+    users = {u["id"]: u for u in includes.get("users", []) if "id" in u}
+    media = {m["media_key"]: m for m in includes.get("media", []) if "media_key" in m}
+    return users, media
+
+
+def _handle(user: dict[str, Any]) -> str | None:
+    return f"@{user['username']}" if user.get("username") else None
+
+
 class _TimeoutSession(requests.Session):
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", TIMEOUT)
@@ -106,9 +119,7 @@ def _best_url(media: dict[str, Any]) -> str | None:
 
 class TwitterChannel(BaseChannel):
     name: ClassVar[str] = "twitter"
-    capabilities: ClassVar[Capabilities] = Capabilities(
-        private_reply=True, public_reply=True, publish=True, attachments=True, max_text_chars=280
-    )
+    capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["twitter"]
 
     def __init__(self, settings: TwitterSettings, *, client: tweepy.Client | None = None) -> None:
         if settings.user_id is None:
@@ -268,9 +279,7 @@ class TwitterChannel(BaseChannel):
 
     # -- parsing (pure) ------------------------------------------------------------------
     def parse_v2_tweets(self, page: dict[str, Any]) -> Batch:
-        includes = page.get("includes", {})
-        users = {u["id"]: u for u in includes.get("users", []) if "id" in u}
-        media = {m["media_key"]: m for m in includes.get("media", []) if "media_key" in m}
+        users, media = _includes(page)
         messages, failures = [], []
         for tweet in page.get("data", []):
             if tweet.get("author_id") == self.user_id:
@@ -292,7 +301,7 @@ class TwitterChannel(BaseChannel):
                         conversation_id=tweet.get("conversation_id") or tweet["id"],
                         author=Author(
                             id=tweet["author_id"],
-                            handle=f"@{user['username']}" if user.get("username") else None,
+                            handle=_handle(user),
                             name=user.get("name"),
                         ),
                         text=tweet["text"],
@@ -319,9 +328,7 @@ class TwitterChannel(BaseChannel):
         return Batch(messages=messages, failures=failures)
 
     def parse_v2_dms(self, page: dict[str, Any]) -> Batch:
-        includes = page.get("includes", {})
-        users = {u["id"]: u for u in includes.get("users", []) if "id" in u}
-        media = {m["media_key"]: m for m in includes.get("media", []) if "media_key" in m}
+        users, media = _includes(page)
         messages, failures = [], []
         for event in page.get("data", []):
             if event.get("event_type") != "MessageCreate" or event.get("sender_id") == self.user_id:
@@ -335,7 +342,7 @@ class TwitterChannel(BaseChannel):
                         conversation_id=event["dm_conversation_id"],
                         author=Author(
                             id=event["sender_id"],
-                            handle=f"@{user['username']}" if user.get("username") else None,
+                            handle=_handle(user),
                             name=user.get("name"),
                         ),
                         text=event.get("text", ""),
