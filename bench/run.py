@@ -15,13 +15,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import classifier_speed, pipeline_throughput, report_speed
+from bench import classifier_speed, pipeline_throughput, report_speed, webhook_intake
 
 RESULTS = Path(__file__).parent / "results"
 BENCHMARKS: dict[str, Callable[[], dict[str, Any]]] = {
     "classifier": classifier_speed.run,
     "pipeline_throughput": pipeline_throughput.run,
     "reports": report_speed.run,
+    "webhook_intake": webhook_intake.run,
 }
 
 

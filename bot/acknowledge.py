@@ -15,12 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, tuple_
 from sqlmodel import Session, col, select
 
 from bot.config import AccountSettings
 from bot.crud import templates
+from bot.messages import StoredMessage
 from bot.models import Message, OutboundMessage, OutboxStatus, ReplyKind
 from bot.templating import render_text
 from channels.registry import capabilities_for
@@ -33,7 +35,7 @@ AUTO_TEMPLATES = (PRIVATE_TEMPLATE, PUBLIC_TEMPLATE)
 
 class AckPlanner:
     def __init__(
-        self, session: Session, messages: Sequence[Message], account: AccountSettings
+        self, session: Session, messages: Sequence[StoredMessage], account: AccountSettings
     ) -> None:
         self.account = account
         self._approved = {
@@ -43,12 +45,13 @@ class AckPlanner:
         # The first message each person ever sent on a channel gets the signposting.
         self._first_id: dict[tuple[str, str], int] = {}
         if authors:
+            wanted = set(authors)
             for channel, author_id, first_id in session.exec(
                 select(Message.channel, Message.author_id, func.min(Message.id))
-                .where(tuple_(Message.channel, Message.author_id).in_(authors))
+                .where(col(Message.author_id).in_({a for _, a in authors}))
                 .group_by(Message.channel, Message.author_id)
             ):
-                if first_id is not None:
+                if first_id is not None and (channel, author_id) in wanted:
                     self._first_id[(channel, author_id)] = first_id
         conversations = list({(m.channel, m.conversation_id) for m in messages if not m.private})
         self._publicly_acked: set[tuple[str, str]] = set()
@@ -69,9 +72,13 @@ class AckPlanner:
         self._rendered: dict[tuple[str, bool, bool, bool], str] = {}
 
     def plan(
-        self, message: Message, case_id: int | None, classification: Classification, now: datetime
-    ) -> OutboundMessage | None:
-        """The acknowledgement this message deserves, if any (not yet added to a session)."""
+        self,
+        message: StoredMessage,
+        case_id: int | None,
+        classification: Classification,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """The acknowledgement this message deserves, if any, as a row for the outbox table."""
         first_contact = self._first_id.get((message.channel, message.author_id)) == message.id
         if not (classification.urgent or classification.risk or first_contact):
             return None
@@ -85,20 +92,23 @@ class AckPlanner:
                 return None
             self._publicly_acked.add(conversation)
         template = PRIVATE_TEMPLATE if private else PUBLIC_TEMPLATE
-        return OutboundMessage(
-            case_id=case_id,
-            in_reply_to_message_id=message.id,
-            channel=message.channel,
-            conversation_id=message.conversation_id,
-            recipient_id=message.author_id,
-            in_reply_to_external_id=message.external_id,
-            private=private,
-            kind=ReplyKind.AUTO_ACK,
-            template=template,
-            text=self._render(template, classification, first_contact),
-            status=OutboxStatus.QUEUED if self._approved[template] else OutboxStatus.NEEDS_APPROVAL,
-            created_at=now,
-        )
+        status = OutboxStatus.QUEUED if self._approved[template] else OutboxStatus.NEEDS_APPROVAL
+        return {
+            "case_id": case_id,
+            "in_reply_to_message_id": message.id,
+            "channel": message.channel,
+            "conversation_id": message.conversation_id,
+            "recipient_id": message.author_id,
+            "in_reply_to_external_id": message.external_id,
+            "private": private,
+            "kind": ReplyKind.AUTO_ACK.value,
+            "template": template,
+            "text": self._render(template, classification, first_contact),
+            "status": status.value,
+            "attempts": 0,
+            "created_by": "bot",
+            "created_at": now,
+        }
 
     def _render(self, template: str, classification: Classification, first_contact: bool) -> str:
         key = (template, classification.urgent, classification.risk, first_contact)

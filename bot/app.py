@@ -9,6 +9,7 @@ from functools import cached_property
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.db import Database
+from bot.media.store import MediaStore
 from bot.pipeline import Pipeline
 from channels.base import Batch, Channel
 from channels.replay import ReplayChannel
@@ -33,18 +34,29 @@ class App:
         return Pipeline(self.db, self.classifier, self.settings, self.clock)
 
     @cached_property
+    def media(self) -> MediaStore:
+        return MediaStore.from_settings(self.settings)
+
+    @cached_property
     def _channels(self) -> dict[str, Channel]:
         built: dict[str, Channel] = {}
         twitter = self.settings.twitter
         if twitter.enabled and not twitter.missing():
+            from bot.crud.api_calls import DbLedger
             from channels.twitter import TwitterChannel
 
-            built["twitter"] = TwitterChannel(twitter)
+            ledger = DbLedger(self.db, twitter.cost, self.clock, self.settings.tz)
+            built["twitter"] = TwitterChannel(twitter, ledger=ledger)
         facebook = self.settings.facebook
         if facebook.enabled and not facebook.missing():
             from channels.facebook import FacebookChannel
 
-            built["facebook"] = FacebookChannel(facebook)
+            built["facebook"] = FacebookChannel(facebook, clock=self.clock)
+        in_the_know = self.settings.in_the_know
+        if in_the_know.enabled and not in_the_know.missing():
+            from channels.in_the_know import InTheKnowChannel
+
+            built["in_the_know"] = InTheKnowChannel(in_the_know, now=self.clock.now)
         return built
 
     def channels(self) -> dict[str, Channel]:

@@ -15,6 +15,7 @@ from rich.table import Table
 from bot.cli_common import State, err, out, state_of
 from bot.cli_meetings import meetings_app
 from bot.cli_posts import campaigns_app, posts_app, users_app
+from bot.cli_privacy import privacy_app
 from bot.cli_reports import metrics_app, report
 from bot.errors import BotError, ConfigError
 
@@ -51,6 +52,7 @@ app.add_typer(posts_app, name="posts")
 app.add_typer(users_app, name="users")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(meetings_app, name="meetings")
+app.add_typer(privacy_app, name="privacy")
 app.command()(report)
 
 
@@ -527,6 +529,37 @@ def channels_status(ctx: typer.Context) -> None:
         raise typer.Exit(1)
 
 
+@channels_app.command("insights")
+def channels_insights(
+    ctx: typer.Context,
+    channel: Annotated[str, typer.Argument(help="facebook")],
+    days: Annotated[int | None, typer.Option(min=1, max=90, help="Days of page figures")] = None,
+) -> None:
+    """Store the platform's reach and engagement figures as daily snapshots for reports."""
+    from bot.errors import AuthError, RateLimited
+    from bot.insights import collect_facebook_insights
+
+    if channel != "facebook":
+        raise typer.BadParameter("only facebook has insights here", param_hint="CHANNEL")
+    try:
+        got = collect_facebook_insights(state_of(ctx).app, days=days)
+    except RateLimited as exc:
+        err.print(f"{channel}: rate limited until {exc.retry_at:%H:%M:%S} UTC; run again then")
+        raise typer.Exit(1) from None
+    except AuthError as exc:
+        err.print(f"{channel}: {exc}")
+        raise typer.Exit(1) from None
+    skipped = f"; skipped unknown metrics {', '.join(got.skipped_metrics)}"
+    unreadable = f"; unreadable posts {', '.join(got.unreadable_posts)}"
+    out.print(
+        f"{channel}: {got.page_rows} page figures, {got.post_rows} post figures "
+        f"from {got.posts_read} posts"
+        + (skipped if got.skipped_metrics else "")
+        + (unreadable if got.unreadable_posts else ""),
+        markup=False,
+    )
+
+
 retention_app = typer.Typer(no_args_is_help=True, help="Deleting data when its time is up.")
 app.add_typer(retention_app, name="retention")
 
@@ -589,10 +622,19 @@ def restore_command(
 def worker(
     ctx: typer.Context,
     once: Annotated[bool, typer.Option(help="Run each job once and exit")] = False,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve Prometheus /metrics on 127.0.0.1:PORT"),
+    ] = None,
 ) -> None:
     """Run the scheduler: process stored messages and send queued replies."""
     from schedules.worker import run_worker
 
+    if metrics_port is not None and not once:
+        from bot.observability.metrics import serve_metrics
+
+        serve_metrics(metrics_port)
+        out.print(f"worker metrics on http://127.0.0.1:{metrics_port}/metrics")
     run_worker(state_of(ctx).app, once=once)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +10,7 @@ import typer
 from rich.console import Console
 
 from bot.config import Settings, load_settings
+from bot.observability.logs import configure_logging
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -30,11 +29,7 @@ class State:
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config)
-            logging.basicConfig(
-                level=self._settings.log_level,
-                stream=sys.stderr,
-                format="%(asctime)s %(levelname)s %(name)s %(message)s",
-            )
+            configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
     @property

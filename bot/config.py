@@ -8,14 +8,23 @@ config.yaml is refused outright, because that file is committed and copied aroun
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -54,8 +63,27 @@ class ChannelSettings(Section):
         return gaps
 
 
+class XCostSettings(Section):
+    """X's pay-per-use prices in US dollars, for the call ledger, and the monthly budget.
+
+    Reads are billed per item returned, writes per request, and a post with a link costs far
+    more. X changes its prices: copy the current ones from its developer console. When this
+    month's estimated spend reaches ``monthly_budget``, campaign posts and history backfills
+    stop; polling of mentions and DMs and replies to students never do.
+    """
+
+    post_read: float = Field(default=0.005, ge=0)  # per post returned
+    user_read: float = Field(default=0.010, ge=0)  # per user returned
+    dm_read: float = Field(default=0.010, ge=0)  # per DM event returned
+    write: float = Field(default=0.015, ge=0)  # a post, reply or DM sent
+    write_with_url: float = Field(default=0.200, ge=0)  # a post or reply with a link in it
+    media_upload: float = Field(default=0.0, ge=0)  # upload calls are not on X's price list
+    monthly_budget: float | None = Field(default=None, ge=0)  # None: no budget
+
+
 class TwitterSettings(ChannelSettings):
     account_handle: str = "UCLanCampusCops"
+    cost: XCostSettings = XCostSettings()
     user_id: str | None = None
     bearer_token: SecretStr | None = None
     consumer_key: SecretStr | None = None
@@ -78,6 +106,29 @@ class FacebookSettings(ChannelSettings):
     page_access_token: SecretStr | None = None
     app_secret: SecretStr | None = None
     verify_token: SecretStr | None = None
+    # Polling fallback for comments (webhooks are the main path). The cursor keeps one time
+    # per watched post in a 1,024-character column, hence at most 25 posts.
+    poll_recent_posts: int = Field(default=10, ge=1, le=25)
+    poll_lookback_hours: int = Field(default=24, ge=1, le=7 * 24)  # the very first round
+    # Insights: Graph metric name -> the name reports read. Meta renames metrics: change the
+    # key and the stored name, and so every report, stays the same.
+    page_metrics: dict[str, str] = Field(
+        default_factory=lambda: {
+            "page_media_view": "views",
+            "page_total_media_view_unique": "reach",
+            "page_post_engagements": "engagements",
+            "page_follows": "followers",
+        }
+    )
+    post_metrics: dict[str, str] = Field(
+        default_factory=lambda: {
+            "post_media_view": "views",
+            "post_reactions_by_type_total": "reactions",
+            "post_clicks": "clicks",
+        }
+    )
+    insights_days: int = Field(default=7, ge=1, le=90)  # Graph allows 93 days per request
+    post_insights_days: int = Field(default=28, ge=1, le=365)  # posts younger than this
     required_fields: ClassVar[tuple[str, ...]] = ("page_id",)
     required_secrets: ClassVar[tuple[str, ...]] = (
         "page_access_token",
@@ -85,18 +136,81 @@ class FacebookSettings(ChannelSettings):
         "verify_token",
     )
 
+    @field_validator("page_metrics", "post_metrics")
+    @classmethod
+    def _metric_names(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [
+            name
+            for pair in value.items()
+            for name in pair
+            if not (name.isascii() and name.isidentifier() and name.islower())
+            or not name[0].isalpha()
+            or len(name) > 64
+        ]
+        if bad:
+            raise ValueError(f"metric names are lower_snake_case, at most 64 characters: {bad}")
+        if len(set(value.values())) != len(value):
+            raise ValueError("two Graph metrics are stored under the same name")
+        return value
+
 
 class InTheKnowSettings(ChannelSettings):
+    """The alert feed, the mailbox members reply to, and the optional signed push contract.
+
+    ``imap_security``: ``tls`` (IMAPS, port 993), ``starttls`` (port 143, upgraded before
+    the login) or ``plain`` - a password in clear, so only to a mailbox on this machine.
+    """
+
     feed_url: str | None = None
+    imap_security: Literal["tls", "starttls", "plain"] = "tls"
     imap_host: str | None = None
-    imap_port: int = Field(default=993, ge=1, le=65535)
+    imap_port: int | None = Field(default=None, ge=1, le=65535)  # None: 993 or 143
+    imap_ca_file: Path | None = None  # a private CA that signed the mail server's certificate
     imap_user: str | None = None
     imap_password: SecretStr | None = None
-    mailbox: str = "INBOX"
+    mailbox: str = Field(default="INBOX", pattern=r"^[\x20-\x7e]{1,200}$")
+    # Stored emails are moved here; unset, they are only flagged \Seen where they are.
+    imap_processed_mailbox: str | None = Field(default=None, pattern=r"^[\x20-\x7e]{1,200}$")
     contract_url: str | None = None
     contract_key: SecretStr | None = None
     required_fields: ClassVar[tuple[str, ...]] = ("feed_url", "imap_host", "imap_user")
     required_secrets: ClassVar[tuple[str, ...]] = ("imap_password",)
+
+    @property
+    def imap_port_number(self) -> int:
+        return self.imap_port or (993 if self.imap_security == "tls" else 143)
+
+    @field_validator("imap_host")
+    @classmethod
+    def _plain_only_on_loopback(cls, value: str | None, info: Any) -> str | None:
+        import ipaddress
+
+        if value is None or info.data.get("imap_security") != "plain" or value == "localhost":
+            return value
+        try:
+            loopback = ipaddress.ip_address(value.strip("[]")).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise ValueError(
+                "imap_security 'plain' would send the password unencrypted; it is allowed only "
+                "for a mailbox on this machine (127.0.0.1, ::1, localhost): use tls or starttls"
+            )
+        return value
+
+    @field_validator("imap_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @field_validator("contract_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
 
 class SLASettings(Section):
@@ -167,6 +281,210 @@ class WebSettings(Section):
     throttle_minutes: int = Field(default=15, ge=1, le=24 * 60)
 
 
+class MediaSettings(Section):
+    """Photos and videos students send: where the originals are kept, and how large they may be.
+
+    Limits are per kind and are enforced while an upload streams in, so an oversized file
+    is refused after reading just past its limit. Only the local folder backend (under
+    ``var_dir``) exists; naming any other is refused here rather than failing on first use.
+    """
+
+    backend: str = "local"
+    max_image_bytes: int = Field(default=25 * 1024 * 1024, ge=1024)
+    max_video_bytes: int = Field(default=500 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(default=64_000_000, ge=1)  # a 48 MP phone photo fits
+
+    @field_validator("backend")
+    @classmethod
+    def _implemented_backend(cls, value: str) -> str:
+        if value != "local":
+            raise ValueError(
+                f"storage backend {value!r} is not implemented; the only one is 'local' "
+                "(a folder under var_dir)"
+            )
+        return value
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+def _monday_to_friday() -> list[Weekday]:
+    return ["mon", "tue", "wed", "thu", "fri"]
+
+
+class OfficeHoursSettings(Section):
+    """When the campus team is on duty, in the bot's ``timezone`` (Europe/London).
+
+    Outside these hours (and all day on a listed bank holiday) alerts go to the control room.
+    """
+
+    days: list[Weekday] = Field(default_factory=_monday_to_friday, min_length=1)
+    start: time = time(8, 0)
+    end: time = time(18, 0)
+    bank_holidays: list[date] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> OfficeHoursSettings:
+        if self.start >= self.end:
+            raise ValueError("office_hours.start must be before office_hours.end")
+        return self
+
+
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
+
+
+class AlertSettings(Section):
+    """Who hears about P1/P2 cases and overdue ones, and the mail server that tells them.
+
+    Alerts always appear in the console. With ``email: true`` they are also emailed: in
+    office hours to ``on_duty``, out of hours to ``control_room``. The SMTP password comes
+    from the environment only (CAMPUSBOT_ALERTS__SMTP_PASSWORD). ``smtp_security``:
+    ``starttls`` (port 587), ``tls`` (port 465) or ``plain`` (port 25: a relay that takes
+    no password, or one on this machine).
+    """
+
+    email: bool = False
+    from_address: str | None = None
+    on_duty: list[str] = Field(default_factory=list)  # the officers' or the team's addresses
+    control_room: str | None = None
+    office_hours: OfficeHoursSettings = OfficeHoursSettings()
+    smtp_host: str | None = None
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # None: by smtp_security
+    smtp_security: Literal["starttls", "tls", "plain"] = "starttls"
+    smtp_ca_file: Path | None = None  # a private CA that signed the mail server's certificate
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: int = Field(default=30, ge=1, le=300)
+    max_attempts: int = Field(default=12, ge=1, le=100)  # then failed, kept, shown
+
+    @property
+    def smtp_port_number(self) -> int:
+        default = {"starttls": 587, "tls": 465, "plain": 25}[self.smtp_security]
+        return self.smtp_port or default
+
+    @field_validator("from_address", "control_room")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("on_duty")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not _EMAIL_ADDRESS.match(address)]
+        if bad:
+            raise ValueError(f"not email addresses: {bad}")
+        return list(dict.fromkeys(value))
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _complete_when_emailing(self) -> AlertSettings:
+        if not self.email:
+            return self
+        gaps = [
+            name
+            for name in ("from_address", "smtp_host", "control_room", "on_duty")
+            if not getattr(self, name)
+        ]
+        if self.smtp_user and not self.smtp_password:
+            gaps.append("smtp_password (environment: CAMPUSBOT_ALERTS__SMTP_PASSWORD)")
+        if gaps:
+            raise ValueError("email alerts need " + ", ".join(gaps))
+        if self.smtp_security == "plain" and self.smtp_user and not _loopback(self.smtp_host):
+            raise ValueError(
+                "smtp_security 'plain' with smtp_user would send the password unencrypted; "
+                "use starttls or tls, or a relay on this machine"
+            )
+        return self
+
+
+def _loopback(host: str | None) -> bool:
+    import ipaddress
+
+    if host is None or host == "localhost":
+        return host is not None
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+PartnerField = Literal[
+    "scenarios", "reported_at", "priority", "status", "channel", "summary", "attachments"
+]
+HandlingCode = Literal["P", "C"]
+
+
+class PartnerAgency(Section):
+    """One partner and what its information sharing agreement lets the police send it.
+
+    ``scenarios``: the kinds of case the agreement covers; a case with none of them is
+    refused. ``fields``: what of a case may leave (the case reference and, for intelligence,
+    its 3x5x2 grading always go). ``handling``: the 3x5x2 handling codes it may receive;
+    an empty list means facts only, never intelligence. ``email`` stays null until the
+    agreement names the mailbox, and nothing is sent to it until then.
+    """
+
+    name: str = Field(min_length=3, max_length=200)
+    agreement: str = Field(min_length=3, max_length=300)  # the signed agreement's reference
+    email: str | None = None
+    scenarios: list[str] = Field(min_length=1)
+    fields: list[PartnerField] = Field(min_length=1)
+    handling: list[HandlingCode] = Field(default_factory=lambda: ["P"])
+
+    @field_validator("email")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, value: list[str]) -> list[str]:
+        from classifiers.base import SCENARIOS
+
+        unknown = [s for s in value if s not in SCENARIOS]
+        if unknown:
+            raise ValueError(f"unknown scenarios {unknown}; choose from {', '.join(SCENARIOS)}")
+        return list(dict.fromkeys(value))
+
+
+class PartnerSettings(Section):
+    """Partner agencies, by the short name officers type (``campusbot partners send --agency``).
+
+    Reports go through the mail server configured under ``alerts`` (smtp_*), from
+    ``from_address`` (default: alerts.from_address), marked with the Government Security
+    Classification ``marking``.
+    """
+
+    from_address: str | None = None
+    marking: str = Field(default="OFFICIAL-SENSITIVE", min_length=3, max_length=60)
+    agencies: dict[str, PartnerAgency] = Field(default_factory=dict)
+
+    @field_validator("from_address")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("agencies")
+    @classmethod
+    def _short_names(cls, value: dict[str, PartnerAgency]) -> dict[str, PartnerAgency]:
+        bad = [key for key in value if not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,39}", key)]
+        if bad:
+            raise ValueError(f"agency names are lower-case-with-hyphens, 2-40 characters: {bad}")
+        return value
+
+
 class AccountSettings(Section):
     """Who the bot speaks for, and the numbers it gives out."""
 
@@ -190,6 +508,8 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     timezone: str = "Europe/London"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, for services
+    metrics_token: SecretStr | None = None  # lets a remote Prometheus read /metrics (env only)
     max_text_chars: int = Field(default=10_000, ge=280, le=100_000)
     account: AccountSettings = AccountSettings()
     twitter: TwitterSettings = TwitterSettings()
@@ -201,6 +521,9 @@ class Settings(BaseSettings):
     campaigns_dir: Path = ROOT / "schedules" / "campaigns"  # the bundled campaigns
     approval: ApprovalSettings = ApprovalSettings()
     web: WebSettings = WebSettings()
+    media: MediaSettings = MediaSettings()
+    alerts: AlertSettings = AlertSettings()
+    partners: PartnerSettings = PartnerSettings()
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
 
     @field_validator("timezone")

@@ -23,6 +23,7 @@ from bot.db import Database
 from bot.errors import AuthError, NotSupported, PermanentError, RateLimited, TransientError
 from bot.messages import OutboundReply
 from bot.models import Case, CaseStatus, Message, OutboundMessage, OutboxStatus, ReplyKind
+from bot.observability import metrics
 from channels.base import Channel
 
 log = logging.getLogger(__name__)
@@ -79,14 +80,17 @@ def deliver_due(
         try:
             result = channel.reply(_outbound(db, claimed))
         except RateLimited as exc:
+            metrics.record_api_error(claimed.channel, exc)
             _requeue(db, outbound_id, at=exc.retry_at, error=str(exc))
             blocked.add(claimed.channel)
             report.retrying += 1
         except AuthError as exc:
+            metrics.record_api_error(claimed.channel, exc)
             _requeue(db, outbound_id, at=None, error=str(exc))
             blocked.add(claimed.channel)
             report.skipped_channels += 1
         except TransientError as exc:
+            metrics.record_api_error(claimed.channel, exc)
             if claimed.attempts >= MAX_ATTEMPTS:
                 _fail(
                     db,
@@ -94,6 +98,7 @@ def deliver_due(
                     at=clock.now(),
                     error=f"gave up after {claimed.attempts} attempts: {exc}",
                 )
+                metrics.record_reply_failed(claimed.channel)
                 report.failed += 1
             else:
                 _requeue(
@@ -101,10 +106,13 @@ def deliver_due(
                 )
                 report.retrying += 1
         except (PermanentError, NotSupported) as exc:
+            metrics.record_api_error(claimed.channel, exc)
             _fail(db, outbound_id, at=clock.now(), error=str(exc))
+            metrics.record_reply_failed(claimed.channel)
             report.failed += 1
         else:
             _mark_sent(db, outbound_id, external_id=result.external_id, at=result.delivered_at)
+            metrics.record_reply_sent(claimed.channel)
             report.sent += 1
     return report
 
@@ -249,4 +257,5 @@ def _fail_stale(db: Database, clock: Clock) -> None:
                 "so the student does not get it twice"
             )
             session.add(row)
+            metrics.record_reply_failed(row.channel)
             log.warning("outbox id=%s interrupted mid-send; marked failed", row.id)

@@ -6,6 +6,7 @@ Channels turn whatever their platform sends into ``InboundMessage`` and take
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,21 @@ class AttachmentKind(StrEnum):
     VIDEO = "video"
     AUDIO = "audio"
     FILE = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """What processing needs of a stored message: read as a plain row, not an ORM object."""
+
+    id: int
+    channel: str
+    external_id: str
+    conversation_id: str
+    author_id: str
+    text: str
+    private: bool
+    addressed_to_account: bool
+    received_at: datetime
 
 
 class Frozen(BaseModel):
@@ -94,6 +110,14 @@ class OutboundPost(Frozen):
 class DeliveryResult(Frozen):
     external_id: str
     delivered_at: datetime
+
+
+class PublishedPost(Frozen):
+    """One of the account's own posts as the platform shows it (for reconciling)."""
+
+    external_id: str
+    text: str
+    published_at: datetime
 
 
 class Capabilities(Frozen):

@@ -69,7 +69,8 @@ def read_metrics_file(path: Path) -> MetricsFile:
         raise BotError(f"{path.name}: {problems}") from None
 
 
-def _upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+def upsert(session: Session, model: Any, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    """Insert snapshot rows, or update those already there on ``keys``: reruns never add."""
     if not rows:
         return
     # A key twice in one file: the last value wins (PostgreSQL refuses one statement that
@@ -101,8 +102,8 @@ def import_metrics(session: Session, figures: MetricsFile, *, at: datetime) -> t
         }
         for r in figures.periods
     ]
-    _upsert(session, ChannelDailyMetric, daily, ["channel", "account", "day", "metric"])
-    _upsert(
+    upsert(session, ChannelDailyMetric, daily, ["channel", "account", "day", "metric"])
+    upsert(
         session,
         ChannelPeriodMetric,
         periods,

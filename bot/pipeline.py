@@ -12,23 +12,30 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, insert, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlalchemy import Table, select, text, update
+from sqlmodel import Session
 
+from bot import bulk
 from bot.acknowledge import AckPlanner
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.crud import audit, deadletters
 from bot.db import Database
-from bot.messages import InboundMessage
-from bot.models import Message, MessageAttachment, MessageScenario, MessageState
-from bot.triage import CaseBook, reference_for
+from bot.messages import InboundMessage, StoredMessage
+from bot.models import (
+    Message,
+    MessageAttachment,
+    MessageScenario,
+    MessageState,
+    OutboundMessage,
+)
+from bot.observability import metrics
+from bot.triage import CaseBook
 from channels.base import Batch, Undeliverable
 from classifiers.base import Classification, Classifier
 
@@ -83,18 +90,8 @@ class ProcessReport:
 
 
 MESSAGES = cast(Table, Message.__table__)  # type: ignore[attr-defined]
-
-
-def _insert_ignoring_duplicates(dialect: str) -> Insert:
-    if dialect == "postgresql":
-        return postgresql.insert(MESSAGES).on_conflict_do_nothing(
-            index_elements=["channel", "external_id"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(MESSAGES).on_conflict_do_nothing(
-            index_elements=["channel", "external_id"]
-        )
-    return insert(MESSAGES)
+OUTBOX = cast(Table, OutboundMessage.__table__)  # type: ignore[attr-defined]
+SCENARIOS = cast(Table, MessageScenario.__table__)  # type: ignore[attr-defined]
 
 
 class Pipeline:
@@ -116,17 +113,23 @@ class Pipeline:
                 self._dead_letter(session, source, failure)
                 report.dead_lettered += 1
             if batch.messages:
-                rows = [_row(message, now) for message in batch.messages]
-                statement = _insert_ignoring_duplicates(self.db.dialect).returning(
-                    MESSAGES.c.id, MESSAGES.c.external_id, MESSAGES.c.channel
-                )
                 inserted = {
-                    (r.channel, r.external_id): r.id for r in session.execute(statement, rows)
+                    (r.channel, r.external_id): r.id
+                    for r in bulk.insert_rows(
+                        session,
+                        MESSAGES,
+                        [_row(message, now) for message in batch.messages],
+                        returning=("id", "external_id", "channel"),
+                        skip_conflicts_on=("channel", "external_id"),
+                    )
                 }
                 self._store_attachments(session, batch.messages, inserted)
                 report.stored = len(inserted)
                 report.duplicates = len(batch.messages) - len(inserted)
                 report.new_ids = sorted(inserted.values())
+        metrics.record_ingest(
+            source, received=report.received, stored=report.stored, duplicates=report.duplicates
+        )
         log.info(
             "ingested source=%s stored=%d duplicates=%d dead_lettered=%d",
             source,
@@ -187,28 +190,37 @@ class Pipeline:
     def _process_batch(self, limit: int) -> ProcessReport:
         report = ProcessReport()
         now = self.clock.now()
+        classified_ahead = self._classify_ahead(limit)
         with self.db.session() as session:
-            messages = self._claim(session, limit)
+            messages = self._claim(session, limit, among=classified_ahead)
             if not messages:
                 return report
-            classifications = self.classifier.classify([m.text for m in messages])
+            if classified_ahead is None:
+                classifications = self.classifier.classify([m.text for m in messages])
+            else:
+                classifications = [classified_ahead[m.id] for m in messages]
             book = CaseBook(session, messages, self.settings.sla)
             outcomes = [
                 book.apply(m, c, now) for m, c in zip(messages, classifications, strict=True)
             ]
-            session.add_all(book.new_cases)
-            session.flush()  # one multi-row insert gives the new cases their ids
-            for case in book.new_cases:
-                case.reference = reference_for(case)
+            book.save(session)
             planner = AckPlanner(session, messages, self.settings.account)
+            tags: list[dict[str, Any]] = []
+            scenario_rows: list[dict[str, Any]] = []
+            acks: list[dict[str, Any]] = []
             events: list[audit.Event] = []
             for message, classification, outcome in zip(
                 messages, classifications, outcomes, strict=True
             ):
-                _tag(message, classification, case_id=outcome.case.id, now=now)
-                ack = planner.plan(message, outcome.case.id, classification, now)
+                case_id = outcome.case.id
+                tags.append(_tags(message.id, classification, case_id=case_id, now=now))
+                scenario_rows.extend(
+                    {"message_id": message.id, "scenario": s.value}
+                    for s in classification.scenarios
+                )
+                ack = planner.plan(message, case_id, classification, now)
                 if ack is not None:
-                    session.add(ack)
+                    acks.append(ack)
                 if outcome.opened or outcome.escalated:
                     events.append(
                         audit.Event(
@@ -216,15 +228,17 @@ class Pipeline:
                             actor="bot",
                             action="case.opened" if outcome.opened else "case.escalated",
                             entity="case",
-                            entity_id=outcome.case.id or 0,
+                            entity_id=case_id or 0,
                             detail={"message_id": message.id, "priority": outcome.case.priority},
                         )
                     )
                 report.count(classification, opened=outcome.opened, acknowledged=ack is not None)
-            tags = [{"message_id": m.id, "scenario": s} for m in messages for s in m.scenarios]
-            if tags:
-                session.execute(insert(MessageScenario), tags)
+            bulk.update_rows(session, MESSAGES, tags)
+            bulk.insert_rows(session, SCENARIOS, scenario_rows)
+            bulk.insert_rows(session, OUTBOX, acks)
             audit.record_many(session, events)
+        for channel, count in Counter(m.channel for m in messages).items():
+            metrics.record_classified(channel, count)
         log.info(
             "processed=%d cases_opened=%d acknowledgements=%d",
             report.processed,
@@ -233,47 +247,75 @@ class Pipeline:
         )
         return report
 
-    def _claim(self, session: Session, limit: int) -> list[Message]:
-        """Take the oldest stored messages for this transaction, so no other process can.
+    def _classify_ahead(self, limit: int) -> dict[int, Classification] | None:
+        """On SQLite, classify the next messages before taking the database's write lock.
+
+        SQLite has one write lock for the whole file: classifying inside the transaction
+        would stall every webhook's ingest for as long as the model runs. Whatever another
+        processor claims meanwhile is simply not claimed here. PostgreSQL locks rows, not
+        the database, so there the claim comes first and other workers skip those rows.
+        """
+        if self.db.dialect != "sqlite":
+            return None
+        with self.db.session() as session:
+            rows = session.execute(
+                select(MESSAGES.c.id, MESSAGES.c.text)
+                .where(MESSAGES.c.state == MessageState.RECEIVED.value)
+                .order_by(MESSAGES.c.id)
+                .limit(limit)
+            ).all()
+        classifications = self.classifier.classify([row.text for row in rows])
+        return {row.id: c for row, c in zip(rows, classifications, strict=True)}
+
+    def _claim(
+        self, session: Session, limit: int, *, among: Mapping[int, object] | None = None
+    ) -> list[StoredMessage]:
+        """Take the oldest stored messages (of ``among``, if given) for this transaction.
 
         The claim is an UPDATE, so on SQLite it takes the write lock at once and concurrent
         processors queue behind it; on PostgreSQL rows locked by another worker are skipped.
         The case each message belongs to is then locked by key (advisory locks, in a fixed
         order), so two workers never open the same case twice or lower its priority.
         """
+        if among is not None and not among:
+            return []
         pending = (
             select(MESSAGES.c.id)
             .where(MESSAGES.c.state == MessageState.RECEIVED.value)
             .order_by(MESSAGES.c.id)
             .limit(limit)
         )
+        if among is not None:
+            pending = pending.where(MESSAGES.c.id.in_(list(among)))
         if self.db.dialect == "postgresql":
             pending = pending.with_for_update(skip_locked=True)
-        ids = (
-            session.execute(
-                update(MESSAGES)
-                .where(
-                    MESSAGES.c.id.in_(pending.scalar_subquery()),
-                    MESSAGES.c.state == MessageState.RECEIVED.value,
-                )
-                .values(state=MessageState.PROCESSING.value)
-                .returning(MESSAGES.c.id)
+        # Materialised, so the pick runs once: as an IN (subquery), PostgreSQL may re-run
+        # a SKIP LOCKED subquery per row and claim far more than ``limit``.
+        picked = pending.cte("picked").prefix_with("MATERIALIZED", dialect="postgresql")
+        c = MESSAGES.c
+        rows = session.execute(
+            update(MESSAGES)
+            .where(c.id == picked.c.id, c.state == MessageState.RECEIVED.value)
+            .values(state=MessageState.PROCESSING.value)
+            .returning(
+                c.id, c.channel, c.external_id, c.conversation_id, c.author_id, c.text,
+                c.private, c.addressed_to_account, c.received_at,
             )
-            .scalars()
-            .all()
-        )
-        if not ids:
-            return []
-        messages = list(
-            session.exec(select(Message).where(col(Message.id).in_(ids)).order_by(col(Message.id)))
-        )
-        if self.db.dialect == "postgresql":
+        )  # fmt: skip
+        messages = sorted((StoredMessage(**row._asdict()) for row in rows), key=lambda m: m.id)
+        if messages and self.db.dialect == "postgresql":
             keys = sorted(
                 {f"case|{m.channel}|{m.conversation_id}|{m.author_id}" for m in messages}
                 | {f"conv|{m.channel}|{m.conversation_id}" for m in messages}
             )
-            for key in keys:
-                session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": key})
+            session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtext(k)) FROM"
+                    " (SELECT k FROM unnest(CAST(:keys AS text[])) WITH ORDINALITY AS t(k, n)"
+                    " ORDER BY n) AS ordered"
+                ),
+                {"keys": keys},
+            )
         return messages
 
     def run(self, batch: Batch, *, source: str) -> tuple[IngestReport, ProcessReport]:
@@ -281,19 +323,22 @@ class Pipeline:
         return ingested, self.process_pending()
 
 
-def _tag(
-    message: Message, classification: Classification, *, case_id: int | None, now: datetime
-) -> None:
-    message.scenarios = [s.value for s in classification.scenarios]
-    message.urgent = classification.urgent
-    message.risk = classification.risk
-    message.intent = classification.intent.value
-    message.scores = classification.scores
-    message.language = classification.language
-    message.classifier = classification.model
-    message.case_id = case_id
-    message.state = MessageState.PROCESSED
-    message.processed_at = now
+def _tags(
+    message_id: int, classification: Classification, *, case_id: int | None, now: datetime
+) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "scenarios": [s.value for s in classification.scenarios],
+        "urgent": classification.urgent,
+        "risk": classification.risk,
+        "intent": classification.intent.value,
+        "scores": classification.scores,
+        "language": classification.language,
+        "classifier": classification.model,
+        "case_id": case_id,
+        "state": MessageState.PROCESSED.value,
+        "processed_at": now,
+    }
 
 
 def _row(message: InboundMessage, now: datetime) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, exists, func, null, select, update
+from sqlalchemy import ColumnElement, CursorResult, delete, exists, func, null, select, update
 from sqlmodel import Session
 
 from bot.config import RetentionSettings, WebSettings
@@ -52,6 +52,17 @@ def _t(model: Any) -> Any:
 
 def _count(session: Session, table: Any, *where: Any) -> int:
     return int(session.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def delete_messages(session: Session, which: ColumnElement[bool]) -> int:
+    """Delete the messages ``which`` selects, with the replies to them; their attachment rows
+    and scenario tags go by cascade. The daily purge and a person's erasure (bot/privacy.py)
+    both delete messages here, so a copy added later is removed in one place for both."""
+    messages, outbox = _t(Message), _t(OutboundMessage)
+    chosen = select(messages.c.id).where(which)
+    session.execute(delete(outbox).where(outbox.c.in_reply_to_message_id.in_(chosen)))
+    result = session.execute(delete(messages).where(which))
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def purge(
@@ -96,8 +107,7 @@ def purge(
         .values(raw=null())
     )
     session.execute(delete(letters).where(letters.c.received_at < letter_cutoff))
-    session.execute(delete(outbox).where(outbox.c.in_reply_to_message_id.in_(old_messages)))
-    session.execute(delete(messages).where(messages.c.received_at < message_cutoff))
+    delete_messages(session, messages.c.received_at < message_cutoff)
     # cases opened before the cutoff that no longer hold any message
     stale = select(cases.c.id).where(cases.c.opened_at < message_cutoff, no_messages_left)
     stale_ids = [row[0] for row in session.execute(stale)]

@@ -9,13 +9,21 @@ in ``bot.errors`` so the caller can tell a rate limit from an expired token.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
 from starlette.requests import Request
 
 from bot.errors import NotSupported
-from bot.messages import Capabilities, DeliveryResult, InboundMessage, OutboundPost, OutboundReply
+from bot.messages import (
+    Capabilities,
+    DeliveryResult,
+    InboundMessage,
+    OutboundPost,
+    OutboundReply,
+    PublishedPost,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,10 @@ class Channel(Protocol):
         """Answer one message, publicly in its thread or privately to its author."""
         ...
 
+    def recent_posts(self, since: datetime) -> list[PublishedPost]:
+        """The account's own posts since ``since``: did an interrupted publish go out?"""
+        ...
+
 
 class BaseChannel:
     """Defaults that refuse clearly, so an adapter only writes what its platform can do."""
@@ -96,6 +108,9 @@ class BaseChannel:
 
     def reply(self, reply: OutboundReply) -> DeliveryResult:
         raise NotSupported(f"{self.name} cannot send replies", channel=self.name)
+
+    def recent_posts(self, since: datetime) -> list[PublishedPost]:
+        raise NotSupported(f"{self.name} cannot list its own posts", channel=self.name)
 
 
 async def read_capped(request: Request, limit: int) -> bytes | None:

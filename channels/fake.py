@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from itertools import count
 from typing import ClassVar
 
-from bot.messages import Capabilities, DeliveryResult, InboundMessage, OutboundPost, OutboundReply
+from bot.messages import (
+    Capabilities,
+    DeliveryResult,
+    InboundMessage,
+    OutboundPost,
+    OutboundReply,
+    PublishedPost,
+)
 from channels.base import BaseChannel, Batch
 
 
@@ -21,6 +28,7 @@ class FakeChannel(BaseChannel):
         self.inbox = list(inbox or [])
         self.replies: list[OutboundReply] = []
         self.posts: list[OutboundPost] = []
+        self.published: list[PublishedPost] = []
         self.failures: deque[Exception] = deque()
         self._ids = count(1)
 
@@ -45,4 +53,16 @@ class FakeChannel(BaseChannel):
     def publish(self, post: OutboundPost) -> DeliveryResult:
         self._maybe_fail()
         self.posts.append(post)
-        return DeliveryResult(external_id=f"fake-{next(self._ids)}", delivered_at=datetime.now(UTC))
+        result = DeliveryResult(
+            external_id=f"fake-{next(self._ids)}", delivered_at=datetime.now(UTC)
+        )
+        self.published.append(
+            PublishedPost(
+                external_id=result.external_id, text=post.text, published_at=result.delivered_at
+            )
+        )
+        return result
+
+    def recent_posts(self, since: datetime) -> list[PublishedPost]:
+        self._maybe_fail()
+        return [p for p in self.published if p.published_at >= since]

@@ -6,9 +6,17 @@
 - Webhooks (Account Activity): the CRC challenge and ``x-twitter-webhooks-signature`` are
   checked here, before anything is parsed; a tweet seen by webhook and by poll has the same
   id, so it is one message.
+- Media: tweepy has no v2 upload, so photos and videos go through X's chunked upload
+  (``/2/media/upload/initialize``, ``/{id}/append``, ``/{id}/finalize``, then ``GET
+  /2/media/upload?command=STATUS`` while a video is processed) on tweepy's own session and
+  OAuth 1.0a user credentials. The one wait here is that processing, bounded.
+- Cost: every call goes into the ledger (``bot.crud.api_calls``) with its estimated price.
+  Once the month's budget is spent, ``publish`` and history backfills stop with
+  ``BudgetExceeded``; polling and replies never look at the budget.
 - Errors map to ``bot.errors``: 429 -> ``RateLimited`` at ``x-rate-limit-reset``, 401 ->
   ``AuthError``, 5xx, timeouts and unreadable bodies -> ``TransientError``, other 4xx ->
-  ``PermanentError``. Nothing here sleeps: the caller reschedules.
+  ``PermanentError``. A send whose answer was lost is ``PermanentError`` ("check before
+  resending"), never retried blindly. Nothing sleeps on a rate limit: the caller reschedules.
 """
 
 from __future__ import annotations
@@ -17,9 +25,13 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any, ClassVar
 
 import requests
@@ -29,7 +41,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from bot.clock import SystemClock
 from bot.config import TwitterSettings
+from bot.crud.api_calls import (
+    BillableCall,
+    BudgetExceeded,
+    CallLedger,
+    CostKind,
+    MemoryLedger,
+    price_micros,
+)
 from bot.errors import (
     AuthError,
     ChannelError,
@@ -38,6 +59,8 @@ from bot.errors import (
     RateLimited,
     TransientError,
 )
+from bot.media.errors import MediaRefused
+from bot.media.sniff import SNIFF_BYTES, MediaFormat, sniff
 from bot.messages import (
     Attachment,
     AttachmentKind,
@@ -47,6 +70,7 @@ from bot.messages import (
     InboundMessage,
     OutboundPost,
     OutboundReply,
+    PublishedPost,
 )
 from channels.base import (
     BaseChannel,
@@ -56,11 +80,21 @@ from channels.base import (
     Undeliverable,
     read_capped,
 )
+from channels.limits import TWEET_LIMIT, has_url, parse_tweet
 from channels.registry import PLATFORM_CAPABILITIES
 
+log = logging.getLogger(__name__)
+API_HOST = "https://api.twitter.com"  # the host tweepy's Client calls
 TIMEOUT = (5.0, 30.0)  # connect, read: tweepy sets none, and a hung call would stall a worker
 MAX_PAGES = 10
 MAX_WEBHOOK_BYTES = 2 * 1024 * 1024
+# Media limits from X's upload guide: 4 photos or 1 video per post, chunks of at most 5 MB.
+CHUNK_BYTES = 4 * 1024 * 1024
+MAX_PHOTOS = 4
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
+MAX_VIDEO_BYTES = 512 * 1024 * 1024
+MAX_PROCESSING_SECONDS = 300.0  # a video still processing after this is retried later
+WRITES = frozenset({CostKind.WRITE, CostKind.WRITE_WITH_URL})
 TWEET_FIELDS = [
     "created_at",
     "conversation_id",
@@ -101,6 +135,43 @@ class _TimeoutSession(requests.Session):
         return super().request(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class _Bill:
+    """How the ledger files a call: its route (ids as ``:id``), price and reason."""
+
+    method: str
+    endpoint: str
+    kind: CostKind
+    purpose: str
+
+
+def _units(kind: CostKind, body: dict[str, Any]) -> int:
+    """Reads are billed per item returned, everything else per request."""
+    if kind not in (CostKind.POST_READ, CostKind.USER_READ, CostKind.DM_READ):
+        return 1
+    data = body.get("data")
+    return len(data) if isinstance(data, list) else int(isinstance(data, dict))
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    """The statuses as tweepy's Client raises them, so ``_call`` maps every call alike."""
+    status = response.status_code
+    if 200 <= status < 300:
+        return
+    if status == 429:
+        reset = response.headers.get("x-rate-limit-reset", "")
+        raise tweepy.TooManyRequests(response, reset_time=int(reset) if reset.isdigit() else None)
+    by_status: dict[int, type[tweepy.HTTPException]] = {
+        400: tweepy.BadRequest,
+        401: tweepy.Unauthorized,
+        403: tweepy.Forbidden,
+        404: tweepy.NotFound,
+    }
+    if status >= 500:
+        raise tweepy.TwitterServerError(response)
+    raise by_status.get(status, tweepy.HTTPException)(response)
+
+
 def _kind(media_type: str | None) -> AttachmentKind:
     return {
         "photo": AttachmentKind.IMAGE,
@@ -121,11 +192,22 @@ class TwitterChannel(BaseChannel):
     name: ClassVar[str] = "twitter"
     capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["twitter"]
 
-    def __init__(self, settings: TwitterSettings, *, client: tweepy.Client | None = None) -> None:
+    def __init__(
+        self,
+        settings: TwitterSettings,
+        *,
+        client: tweepy.Client | None = None,
+        ledger: CallLedger | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """``ledger``: where calls and their cost are recorded; the app passes the database's
+        (``DbLedger``). Without one, calls are kept in memory for this process only."""
         if settings.user_id is None:
             raise ConfigError("twitter.user_id is not set")
         self.settings = settings
         self.user_id = settings.user_id
+        self.ledger: CallLedger = ledger or MemoryLedger(settings.cost, SystemClock())
+        self._sleep = sleep
 
         def secret(name: str) -> str | None:
             value = getattr(settings, name)
@@ -143,57 +225,97 @@ class TwitterChannel(BaseChannel):
         self._consumer_secret = secret("consumer_secret")
 
     @classmethod
-    def from_settings(cls, settings: TwitterSettings) -> TwitterChannel:
+    def from_settings(
+        cls, settings: TwitterSettings, *, ledger: CallLedger | None = None
+    ) -> TwitterChannel:
         missing = settings.missing()
         if missing:
             raise ConfigError(f"twitter is missing {', '.join(missing)}")
-        return cls(settings)
+        return cls(settings, ledger=ledger)
 
     # -- calls ---------------------------------------------------------------------------
     def _call(
-        self, fn: Callable[..., Any], *args: Any, sending: bool = False, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        bill: _Bill,
+        sending: bool = False,
+        **kwargs: Any,
     ) -> dict[str, Any]:
-        """The one place API errors become the bot's typed errors."""
+        """The one place API errors become the bot's typed errors and calls reach the ledger.
+
+        A refused call (an HTTP error) is recorded at no cost. A send that timed out after it
+        went, or was answered unreadably, may well have been carried out: it is recorded at
+        full cost and reported as ``PermanentError``, never retried blindly."""
         try:
             result = fn(*args, **kwargs)
-        except tweepy.TooManyRequests as exc:
+        except tweepy.HTTPException as exc:
+            self._record(bill, status=exc.response.status_code, units=0)
+            raise self._refused(exc) from exc
+        except (requests.RequestException, ValueError) as exc:
+            arrived = isinstance(exc, requests.ReadTimeout | ValueError)  # or may have
+            self._record(bill, status=None, units=int(arrived and bill.kind in WRITES))
+            raise self._unanswered(exc, sending=sending and arrived) from exc
+        body = result if isinstance(result, dict) else {}
+        self._record(bill, status=200, units=_units(bill.kind, body))
+        return body
+
+    def _refused(self, exc: tweepy.HTTPException) -> ChannelError:
+        status = exc.response.status_code
+        if isinstance(exc, tweepy.TooManyRequests):
             reset = exc.response.headers.get("x-rate-limit-reset")
             retry_at = (
                 datetime.fromtimestamp(int(reset), UTC)
                 if reset and reset.isdigit()
                 else datetime.now(UTC)
             )
-            raise RateLimited("X rate limit reached", retry_at=retry_at, channel=self.name) from exc
-        except tweepy.Unauthorized as exc:
-            raise AuthError(
+            return RateLimited("X rate limit reached", retry_at=retry_at, channel=self.name)
+        if isinstance(exc, tweepy.Unauthorized):
+            return AuthError(
                 "X rejected the credentials (401): reconnect the account", channel=self.name
-            ) from exc
-        except tweepy.TwitterServerError as exc:
-            raise TransientError(
-                f"X server error {exc.response.status_code}", channel=self.name
-            ) from exc
-        except tweepy.HTTPException as exc:  # 400, 403, 404 and other 4xx
-            raise PermanentError(
-                f"X refused the request ({exc.response.status_code}): "
-                f"{'; '.join(exc.api_messages) or exc.response.reason}",
+            )
+        if isinstance(exc, tweepy.TwitterServerError):
+            return TransientError(f"X server error {status}", channel=self.name)
+        return PermanentError(  # 400, 403, 404 and other 4xx
+            f"X refused the request ({status}): "
+            f"{'; '.join(exc.api_messages) or exc.response.reason}",
+            channel=self.name,
+        )
+
+    def _unanswered(self, exc: Exception, *, sending: bool) -> ChannelError:
+        if sending:  # it arrived, or may have: sending again could double it
+            return PermanentError(
+                "X's answer to the request was lost or unreadable after it was sent; "
+                "check before resending",
                 channel=self.name,
-            ) from exc
-        except requests.ReadTimeout as exc:
-            if sending:  # it may have arrived: sending again could double it
-                raise PermanentError(
-                    "X did not answer after the request was sent; check before resending",
-                    channel=self.name,
-                ) from exc
-            raise TransientError("X did not answer in time", channel=self.name) from exc
-        except (requests.Timeout, requests.ConnectionError) as exc:
-            raise TransientError(f"X unreachable: {type(exc).__name__}", channel=self.name) from exc
-        except (requests.JSONDecodeError, ValueError) as exc:
-            raise TransientError("X returned an unreadable body", channel=self.name) from exc
-        return result if isinstance(result, dict) else {}
+            )
+        if isinstance(exc, requests.Timeout):
+            return TransientError("X did not answer in time", channel=self.name)
+        if isinstance(exc, requests.ConnectionError):
+            return TransientError(f"X unreachable: {type(exc).__name__}", channel=self.name)
+        return TransientError("X returned an unreadable body", channel=self.name)
+
+    def _record(self, bill: _Bill, *, status: int | None, units: int) -> None:
+        self.ledger.record(
+            BillableCall(
+                channel=self.name,
+                method=bill.method,
+                endpoint=bill.endpoint,
+                kind=bill.kind,
+                units=units,
+                cost_micros=price_micros(self.settings.cost, bill.kind, units),
+                purpose=bill.purpose,
+                status=status,
+            )
+        )
 
     def check(self) -> ChannelStatus:
         try:
-            me = self._call(self.client.get_me, user_auth=True)
+            me = self._call(
+                self.client.get_me,
+                user_auth=True,
+                bill=_Bill("GET", "/2/users/me", CostKind.USER_READ, "check"),
+            )
         except AuthError as exc:
             return ChannelStatus(Health.NEEDS_AUTH, str(exc))
         except ChannelError as exc:
@@ -216,6 +338,19 @@ class TwitterChannel(BaseChannel):
             exhausted=complete,
         )
 
+    def _pages(self, stream: str, position: str | None) -> tuple[int, str]:
+        """How many pages to read, and why. Past a saved position it is polling, which never
+        stops; with none it reads history, a backfill that a spent budget cuts to one page."""
+        if position is not None:
+            return MAX_PAGES, "poll"
+        budget = self.ledger.budget()
+        if budget.reached:
+            log.warning(
+                "%s; %s: reading only the newest page, no history", budget.describe(), stream
+            )
+            return 1, "backfill"
+        return MAX_PAGES, "backfill"
+
     def _mentions(
         self, since_id: str | None
     ) -> tuple[list[InboundMessage], list[Undeliverable], str | None, bool]:
@@ -223,7 +358,9 @@ class TwitterChannel(BaseChannel):
         failures: list[Undeliverable] = []
         newest = since_id
         token = None
-        for _ in range(MAX_PAGES):
+        pages, purpose = self._pages("mentions", since_id)
+        bill = _Bill("GET", "/2/users/:id/mentions", CostKind.POST_READ, purpose)
+        for _ in range(pages):
             page = self._call(
                 self.client.get_users_mentions,
                 self.user_id,
@@ -234,6 +371,7 @@ class TwitterChannel(BaseChannel):
                 tweet_fields=TWEET_FIELDS,
                 media_fields=MEDIA_FIELDS,
                 user_fields=["username", "name"],
+                bill=bill,
             )
             batch = self.parse_v2_tweets(page)
             messages += batch.messages
@@ -244,7 +382,9 @@ class TwitterChannel(BaseChannel):
             token = page.get("meta", {}).get("next_token")
             if not token:
                 return messages, failures, newest, True
-        return messages, failures, newest, False
+        # Out of pages: a cut-short poll is read again next round; a cut-short backfill is
+        # done, or the history it skipped would be asked for (and paid for) every round.
+        return messages, failures, newest, pages < MAX_PAGES
 
     def _dms(
         self, last_seen: str | None
@@ -253,7 +393,9 @@ class TwitterChannel(BaseChannel):
         failures: list[Undeliverable] = []
         newest: str | None = None
         token = None
-        for _ in range(MAX_PAGES):
+        pages, purpose = self._pages("DMs", last_seen)
+        bill = _Bill("GET", "/2/dm_events", CostKind.DM_READ, purpose)
+        for _ in range(pages):
             page = self._call(
                 self.client.get_direct_message_events,
                 event_types="MessageCreate",
@@ -264,6 +406,7 @@ class TwitterChannel(BaseChannel):
                 media_fields=MEDIA_FIELDS,
                 user_fields=["username", "name"],
                 user_auth=True,
+                bill=bill,
             )
             events = page.get("data", [])
             fresh = [e for e in events if last_seen is None or int(e["id"]) > int(last_seen)]
@@ -498,20 +641,26 @@ class TwitterChannel(BaseChannel):
 
     # -- sending -------------------------------------------------------------------------
     def reply(self, reply: OutboundReply) -> DeliveryResult:
+        """Replies never ask the budget: answering a student is never held back for cost."""
         if reply.private:
             data = self._call(
                 self.client.create_direct_message,
                 sending=True,
                 participant_id=reply.recipient_id,
                 text=reply.text,
+                bill=_Bill(
+                    "POST", "/2/dm_conversations/with/:id/messages", CostKind.WRITE, "reply"
+                ),
             )
             event_id = data.get("data", {}).get("dm_event_id")
         else:
+            self._check_length(reply.text)
             data = self._call(
                 self.client.create_tweet,
                 sending=True,
                 text=reply.text,
                 in_reply_to_tweet_id=reply.in_reply_to_external_id,
+                bill=_Bill("POST", "/2/tweets", self._write_kind(reply.text), "reply"),
             )
             event_id = data.get("data", {}).get("id")
         if not event_id:
@@ -522,13 +671,208 @@ class TwitterChannel(BaseChannel):
         return DeliveryResult(external_id=str(event_id), delivered_at=datetime.now(UTC))
 
     def publish(self, post: OutboundPost) -> DeliveryResult:
-        data = self._call(self.client.create_tweet, sending=True, text=post.text)
+        """A campaign post, with up to four photos or one video. Refused before any call when
+        it is too long, its media will not do, or this month's budget cannot pay for it."""
+        text = post.text
+        if post.link and post.link not in text:
+            text = f"{text}\n{post.link}"
+        self._check_length(text)
+        media = [self._media_file(Path(name)) for name in post.media_paths]
+        videos = [m for m in media if m[1].kind is not AttachmentKind.IMAGE]
+        if len(media) > MAX_PHOTOS or (videos and len(media) > 1):
+            raise PermanentError(
+                f"an X post carries up to {MAX_PHOTOS} photos or one video; split the post",
+                channel=self.name,
+            )
+        kind = self._write_kind(text)
+        cost = price_micros(self.settings.cost, kind) + price_micros(
+            self.settings.cost, CostKind.MEDIA_UPLOAD, 3 * len(media)
+        )
+        budget = self.ledger.budget()
+        if not budget.allows(cost):
+            refusal = BudgetExceeded(budget, cost_micros=cost, channel=self.name)
+            log.warning("campaign post not sent: %s", refusal)
+            raise refusal
+        media_ids = [self.upload_media(path, fmt, size) for path, fmt, size in media]
+        data = self._call(
+            self.client.create_tweet,
+            sending=True,
+            text=text,
+            media_ids=media_ids or None,
+            bill=_Bill("POST", "/2/tweets", kind, "post"),
+        )
         tweet_id = data.get("data", {}).get("id")
         if not tweet_id:
             raise PermanentError(
                 "X accepted the post but returned no id; check before resending", channel=self.name
             )
         return DeliveryResult(external_id=str(tweet_id), delivered_at=datetime.now(UTC))
+
+    def recent_posts(self, since: datetime) -> list[PublishedPost]:
+        """The account's own tweets since ``since``, replies included (one page of 100)."""
+        page = self._call(
+            self.client.get_users_tweets,
+            self.user_id,
+            start_time=since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            max_results=100,
+            tweet_fields=["created_at"],
+            exclude=["retweets"],
+            bill=_Bill("GET", "/2/users/:id/tweets", CostKind.POST_READ, "reconcile"),
+        )
+        posts = []
+        for tweet in page.get("data") or []:
+            try:
+                posts.append(
+                    PublishedPost(
+                        external_id=str(tweet["id"]),
+                        text=str(tweet["text"]),
+                        published_at=tweet["created_at"],
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                log.warning("twitter: skipped an unreadable tweet of the account's own")
+        return posts
+
+    def _check_length(self, text: str) -> None:
+        """X refuses what its own counter refuses; finding out here costs no call."""
+        length = parse_tweet(text)
+        if not length.valid:
+            raise PermanentError(
+                f"X would refuse this text: {length.weighted_length} of {TWEET_LIMIT} weighted "
+                "characters (links count 23, most emoji and CJK 2), or it is empty or holds "
+                "a character X does not allow",
+                channel=self.name,
+            )
+
+    @staticmethod
+    def _write_kind(text: str) -> CostKind:
+        return CostKind.WRITE_WITH_URL if has_url(text) else CostKind.WRITE
+
+    # -- media -----------------------------------------------------------------------------
+    def _media_file(self, path: Path) -> tuple[Path, MediaFormat, int]:
+        """What the file is by its bytes, and its size, checked against X's limits."""
+        try:
+            with path.open("rb") as file:
+                fmt = sniff(file.read(SNIFF_BYTES))
+            size = path.stat().st_size
+        except OSError as exc:
+            raise PermanentError(
+                f"the media file {path.name} could not be read: {exc.strerror}", channel=self.name
+            ) from exc
+        except MediaRefused as exc:
+            raise PermanentError(f"{path.name}: {exc}", channel=self.name) from exc
+        if fmt.media_type not in ("image/jpeg", "image/png", "video/mp4", "video/quicktime"):
+            raise PermanentError(
+                f"{path.name}: X does not take a {fmt.label}; use a JPEG or PNG photo, or an "
+                "MP4 or MOV video",
+                channel=self.name,
+            )
+        limit = MAX_IMAGE_BYTES if fmt.kind is AttachmentKind.IMAGE else MAX_VIDEO_BYTES
+        if size > limit:
+            raise PermanentError(
+                f"{path.name} is {size / 2**20:.1f} MB; X takes {fmt.label}s up to "
+                f"{limit // 2**20} MB",
+                channel=self.name,
+            )
+        return path, fmt, size
+
+    def upload_media(self, path: Path, fmt: MediaFormat, size: int) -> str:
+        """Upload one file in chunks; its media id, once X can attach it to a post."""
+        photo = fmt.kind is AttachmentKind.IMAGE
+        init = self._media_call(
+            "POST",
+            "/2/media/upload/initialize",
+            json={
+                "media_type": fmt.media_type,
+                "total_bytes": size,
+                "media_category": "tweet_image" if photo else "tweet_video",
+            },
+        )
+        media_id = str(init.get("data", {}).get("id") or "")
+        if not media_id:
+            raise TransientError("X opened no upload session (no media id)", channel=self.name)
+        try:
+            with path.open("rb") as file:
+                for index, chunk in enumerate(iter(lambda: file.read(CHUNK_BYTES), b"")):
+                    self._media_call(
+                        "POST",
+                        f"/2/media/upload/{media_id}/append",
+                        endpoint="/2/media/upload/:id/append",
+                        data={"segment_index": str(index)},
+                        files={"media": (path.name, chunk, "application/octet-stream")},
+                    )
+        except OSError as exc:
+            raise PermanentError(
+                f"the media file {path.name} could not be read: {exc.strerror}", channel=self.name
+            ) from exc
+        final = self._media_call(
+            "POST", f"/2/media/upload/{media_id}/finalize", endpoint="/2/media/upload/:id/finalize"
+        )
+        self._await_processing(media_id, final.get("data", {}).get("processing_info"), path)
+        return media_id
+
+    def _await_processing(self, media_id: str, info: dict[str, Any] | None, path: Path) -> None:
+        """Poll a video's processing as X asks (``check_after_secs``), for a bounded time."""
+        waited = 0.0
+        while info and info.get("state") in ("pending", "in_progress"):
+            delay = max(1.0, float(info.get("check_after_secs") or 1))
+            if waited + delay > MAX_PROCESSING_SECONDS:
+                raise TransientError(
+                    f"X was still processing {path.name} after {waited:.0f} s; the post will be "
+                    "tried again",
+                    channel=self.name,
+                )
+            self._sleep(delay)
+            waited += delay
+            status = self._media_call(
+                "GET",
+                "/2/media/upload",
+                params={"command": "STATUS", "media_id": media_id},
+            )
+            info = status.get("data", {}).get("processing_info")
+        if info and info.get("state") == "failed":
+            error = info.get("error") or {}
+            why = ": ".join(str(error[k]) for k in ("name", "message") if error.get(k))
+            raise PermanentError(
+                f"X could not process {path.name}{f' ({why})' if why else ''}; "
+                "check the file and attach it again",
+                channel=self.name,
+            )
+        if info and info.get("state") != "succeeded":
+            raise TransientError(
+                f"X reported an unknown processing state {info.get('state')!r} for {path.name}",
+                channel=self.name,
+            )
+
+    def _media_call(
+        self, method: str, route: str, *, endpoint: str | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        """One upload call on tweepy's session with its OAuth 1.0a user credentials: nothing
+        is posted yet, so a lost answer is safe to retry (the post is uploaded again)."""
+        bill = _Bill(method, endpoint or route, CostKind.MEDIA_UPLOAD, "media")
+        return self._call(self._request, method, route, bill=bill, **kwargs)
+
+    def _request(self, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
+        auth = tweepy.OAuth1UserHandler(
+            self.client.consumer_key,
+            self.client.consumer_secret,
+            self.client.access_token,
+            self.client.access_token_secret,
+        ).apply_auth()
+        with self.client.session.request(
+            method,
+            API_HOST + route,
+            auth=auth,
+            headers={"User-Agent": self.client.user_agent},
+            **kwargs,
+        ) as response:
+            _raise_for_status(response)
+            if not response.content.strip():
+                return {}
+            body = response.json()
+        if not isinstance(body, dict):
+            raise ValueError("X answered with JSON that is not an object")
+        return body
 
     # -- webhooks ------------------------------------------------------------------------
     def _signature(self, message: bytes) -> str:

@@ -2,14 +2,18 @@
 
 A due post is claimed (``approved`` -> ``publishing``, with the attempt's start time) and
 committed before the API is called. If the process dies after the call but before the
-result is written, the post stays ``publishing``; the next round marks it failed for an
-officer to check on the platform, instead of posting it a second time. On PostgreSQL the
-claim uses ``FOR UPDATE SKIP LOCKED`` so several workers never take the same post.
+result is written, the post stays ``publishing``; a later round asks the channel for its
+recent posts and marks it published if it is there, sends it again if it is not, and marks
+it failed for an officer to check if the channel cannot say - never a blind second post.
+On PostgreSQL the claim uses ``FOR UPDATE SKIP LOCKED`` so several workers never take the
+same post.
 """
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,13 +26,22 @@ from bot.clock import Clock
 from bot.crud import audit
 from bot.db import Database
 from bot.delivery import backoff
-from bot.errors import AuthError, NotSupported, PermanentError, RateLimited, TransientError
+from bot.errors import (
+    AuthError,
+    ChannelError,
+    NotSupported,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
 from bot.messages import OutboundPost
 from bot.models import Post, PostStatus
+from bot.observability import metrics
 from channels.base import Channel
 
 log = logging.getLogger(__name__)
 STALE_PUBLISHING = timedelta(minutes=10)
+RECONCILE_MARGIN = timedelta(minutes=2)  # clocks differ a little between us and the platform
 MAX_ATTEMPTS = 6
 
 
@@ -49,7 +62,7 @@ def publish_due(
     limit: int = 50,
 ) -> PublishReport:
     report = PublishReport()
-    _fail_interrupted(db, clock)
+    _reconcile_interrupted(db, channels, clock)
     blocked: set[str] = set()
     while report.published + report.failed + report.retrying < limit:
         claimed = _claim_one(db, list(channels), clock, grace, blocked, report)
@@ -136,15 +149,19 @@ def _publish(
     try:
         result = channel.publish(OutboundPost(channel=post.channel, text=post.text, link=post.link))
     except RateLimited as exc:
+        metrics.record_api_error(post.channel, exc)
         _back_to_approved(db, post.id, clock, not_before=exc.retry_at, error=str(exc))
         blocked.add(post.channel)
         report.retrying += 1
     except AuthError as exc:
+        metrics.record_api_error(post.channel, exc)
         _back_to_approved(db, post.id, clock, not_before=None, error=str(exc))
         blocked.add(post.channel)
         report.retrying += 1
     except TransientError as exc:
+        metrics.record_api_error(post.channel, exc)
         if post.attempts >= MAX_ATTEMPTS:
+            metrics.record_publish_failed(post.channel)
             _finish(db, post.id, clock, PostStatus.FAILED, error=f"gave up: {exc}")
             report.failed += 1
         else:
@@ -153,9 +170,12 @@ def _publish(
             )
             report.retrying += 1
     except (PermanentError, NotSupported) as exc:
+        metrics.record_api_error(post.channel, exc)
+        metrics.record_publish_failed(post.channel)
         _finish(db, post.id, clock, PostStatus.FAILED, error=str(exc))
         report.failed += 1
     else:
+        metrics.record_published(post.channel)
         _finish(
             db,
             post.id,
@@ -199,12 +219,15 @@ def _finish(
     external_id: str | None = None,
     at: datetime | None = None,
     error: str | None = None,
+    why: str | None = None,
 ) -> None:
     with db.session() as session:
         post = session.get(Post, post_id)
         if post is None:
             return
         detail: dict[str, object] = {"from": post.status, "to": status.value}
+        if why:
+            detail["why"] = why
         post.status = status
         post.updated_at = clock.now()
         if status == PostStatus.PUBLISHED:
@@ -226,7 +249,14 @@ def _finish(
         )
 
 
-def _fail_interrupted(db: Database, clock: Clock) -> None:
+def _reconcile_interrupted(db: Database, channels: Mapping[str, Channel], clock: Clock) -> None:
+    """Settle posts left ``publishing`` by a worker that died between the call and the commit.
+
+    The channel's own recent posts say what happened: a post that is there is marked
+    published with its id; one that is not goes back to ``approved`` and is sent at the
+    next round (or expires). Where the channel cannot be asked, or the question fails, the
+    post is marked failed for an officer to check, never sent again blind.
+    """
     cutoff = clock.now() - STALE_PUBLISHING
     with db.session() as session:
         stuck = session.exec(
@@ -234,14 +264,59 @@ def _fail_interrupted(db: Database, clock: Clock) -> None:
                 Post.status == PostStatus.PUBLISHING, col(Post.attempt_started_at) < cutoff
             )
         ).all()
-        ids = [p.id for p in stuck if p.id is not None]
-    for post_id in ids:
-        _finish(
-            db,
-            post_id,
-            clock,
-            PostStatus.FAILED,
-            error="interrupted while publishing; check the platform before retrying so "
-            "it is not posted twice",
-        )
-        log.warning("post id=%s interrupted mid-publish; marked failed", post_id)
+        interrupted = [
+            (p.id, p.channel, p.text, p.attempt_started_at) for p in stuck if p.id is not None
+        ]
+    for post_id, channel_name, text, started in interrupted:
+        assert started is not None
+        channel = channels.get(channel_name)
+        try:
+            if channel is None:
+                raise NotSupported(f"{channel_name} is not configured", channel=channel_name)
+            seen = channel.recent_posts(since=started - RECONCILE_MARGIN)
+        except (ChannelError, NotSupported) as exc:
+            metrics.record_publish_failed(channel_name)
+            _finish(
+                db,
+                post_id,
+                clock,
+                PostStatus.FAILED,
+                error=f"interrupted while publishing and {exc}; check the platform before "
+                "retrying so it is not posted twice",
+            )
+            log.warning("post id=%s interrupted mid-publish; marked failed", post_id)
+            continue
+        match = next((p for p in seen if same_post_text(p.text, text)), None)
+        if match is not None:
+            metrics.record_published(channel_name)
+            _finish(
+                db,
+                post_id,
+                clock,
+                PostStatus.PUBLISHED,
+                external_id=match.external_id,
+                at=match.published_at,
+                why="found on the platform after an interrupted publish",
+            )
+            log.warning("post id=%s interrupted mid-publish; found published", post_id)
+        else:
+            _back_to_approved(
+                db,
+                post_id,
+                clock,
+                not_before=None,
+                error="interrupted before it reached the platform; sending again",
+            )
+            log.warning("post id=%s interrupted mid-publish; not on the platform", post_id)
+
+
+_URL = re.compile(r"https?://\S+")
+
+
+def same_post_text(shown: str, sent: str) -> bool:
+    """Platforms rewrite links (t.co) and whitespace; the words are what identify a post."""
+
+    def words(text: str) -> list[str]:
+        return _URL.sub(" ", html.unescape(text)).split()
+
+    return words(shown) == words(sent)

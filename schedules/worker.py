@@ -15,9 +15,11 @@ from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
+from bot.alerts import ALERTS_EVERY_SECONDS, run_alerts
 from bot.app import App
 from bot.delivery import deliver_due
-from bot.errors import AuthError, RateLimited, TransientError
+from bot.errors import AuthError, PermanentError, RateLimited, TransientError
+from bot.observability import metrics
 from bot.polling import poll_once
 from bot.posts import expire_overdue
 from channels.base import Channel
@@ -31,6 +33,7 @@ DELIVER_EVERY_SECONDS = 10
 PUBLISH_EVERY_SECONDS = 30
 EXPIRE_EVERY_SECONDS = 300
 RETENTION_EVERY_SECONDS = 24 * 3600
+INSIGHTS_EVERY_SECONDS = 6 * 3600  # Meta settles a day's figures over the following hours
 
 
 def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
@@ -53,9 +56,21 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         from bot.retention import purge
 
         with app.db.session() as session:
-            return purge(
+            purged = purge(
                 session, now=app.clock.now(), retention=app.settings.retention, web=app.settings.web
             )
+        with app.db.session() as session:  # the files of the media no message needs any more
+            app.media.sweep(session, actor="retention", at=app.clock.now())
+        return purged
+
+    daily: dict[str, tuple[Callable[[], object], int]] = {}
+    if "facebook" in app.channels():
+        from bot.insights import collect_facebook_insights
+
+        daily["facebook_insights"] = (
+            _guarded(app, "facebook", lambda: collect_facebook_insights(app)),
+            INSIGHTS_EVERY_SECONDS,
+        )
 
     return {
         **polls,
@@ -70,36 +85,49 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
             PUBLISH_EVERY_SECONDS,
         ),
         "expire_posts": (expire, EXPIRE_EVERY_SECONDS),
+        "send_alerts": (lambda: run_alerts(app), ALERTS_EVERY_SECONDS),
+        **daily,
     }
 
 
 def _poller(app: App, name: str, channel: Channel) -> Callable[[], object]:
-    """A polling job that waits out a rate limit without holding up any other job."""
+    return _guarded(app, name, lambda: poll_once(app, name, channel))
+
+
+def _guarded(app: App, name: str, call: Callable[[], object]) -> Callable[[], object]:
+    """A job against a platform's API that waits out a rate limit without holding up any
+    other job, and logs (never raises) what the platform refused."""
     not_before: list[datetime] = []
 
-    def poll() -> object:
+    def run() -> object:
         now = app.clock.now()
         if not_before and now < not_before[0]:
             return None
         not_before.clear()
         try:
-            return poll_once(app, name, channel)
+            return call()
         except RateLimited as exc:
+            metrics.record_api_error(name, exc)
             not_before.append(exc.retry_at)
             log.warning("channel=%s rate limited until %s", name, exc.retry_at.isoformat())
         except AuthError as exc:
+            metrics.record_api_error(name, exc)
             log.error("channel=%s needs re-authorisation: %s", name, exc)
         except TransientError as exc:
+            metrics.record_api_error(name, exc)
             log.warning("channel=%s unavailable, will retry: %s", name, exc)
+        except PermanentError as exc:  # e.g. an untrusted certificate or a missing folder
+            metrics.record_api_error(name, exc)
+            log.error("channel=%s cannot be polled until its settings are fixed: %s", name, exc)
         return None
 
-    return poll
+    return run
 
 
 # Jobs whose work is claimed row by row (SKIP LOCKED, conditional updates) run on every
 # worker and share the load; the rest (polling the platforms, expiring posts) only on the
 # leader, so several workers never poll the same API twice.
-SHARED_JOBS = frozenset({"process_pending", "deliver_replies", "publish_posts"})
+SHARED_JOBS = frozenset({"process_pending", "deliver_replies", "publish_posts", "send_alerts"})
 
 
 def _leader_only(

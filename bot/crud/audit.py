@@ -13,14 +13,16 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 from sqlmodel import Session, col, select
 
+from bot import bulk
 from bot.models import AuditEntry
 
 GENESIS = "0" * 64
+AUDIT = cast(Table, AuditEntry.__table__)  # type: ignore[attr-defined]
 _AUDIT_LOCK_KEY = 7_401_337  # arbitrary, fixed: the advisory lock id for audit appends
 
 
@@ -74,19 +76,31 @@ def record(
     entity_id: str | int,
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
-    """Append one entry."""
-    return record_many(session, [Event(at, actor, action, entity, entity_id, detail)])[0]
+    """Append one entry; the entry returned carries its fields and hashes but no id."""
+    return AuditEntry(**_append(session, [Event(at, actor, action, entity, entity_id, detail)])[0])
 
 
-def record_many(session: Session, events: Sequence[Event]) -> list[AuditEntry]:
-    """Append several entries in order, with one lock and one look at the chain's end."""
-    if not events:
-        return []
+def record_many(session: Session, events: Sequence[Event]) -> None:
+    """Append several entries in order, with one lock, one look at the chain's end and one insert.
+
+    The rows go in through a Core multi-row insert: the pipeline audits thousands of case
+    openings per batch, and ORM instances for each cost more than the hashing.
+    """
+    if events:
+        _append(session, events)
+
+
+def _append(session: Session, events: Sequence[Event]) -> list[dict[str, Any]]:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
-    last = session.exec(select(AuditEntry).order_by(col(AuditEntry.id).desc()).limit(1)).first()
-    prev_hash = last.hash if last else GENESIS
-    entries: list[AuditEntry] = []
+    session.flush()  # entries added through the ORM earlier in this transaction come first
+    prev_hash = (
+        session.execute(
+            select(AUDIT.c.hash).order_by(AUDIT.c.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        or GENESIS
+    )
+    rows: list[dict[str, Any]] = []
     for event in events:
         detail = dict(event.detail or {})
         entity_id = str(event.entity_id)
@@ -99,22 +113,21 @@ def record_many(session: Session, events: Sequence[Event]) -> list[AuditEntry]:
             entity_id=entity_id,
             detail=detail,
         )
-        entries.append(
-            AuditEntry(
-                at=event.at,
-                actor=event.actor,
-                action=event.action,
-                entity=event.entity,
-                entity_id=entity_id,
-                detail=detail,
-                prev_hash=prev_hash,
-                hash=digest,
-            )
+        rows.append(
+            {
+                "at": event.at,
+                "actor": event.actor,
+                "action": event.action,
+                "entity": event.entity,
+                "entity_id": entity_id,
+                "detail": detail,
+                "prev_hash": prev_hash,
+                "hash": digest,
+            }
         )
         prev_hash = digest
-    session.add_all(entries)
-    session.flush()
-    return entries
+    bulk.insert_rows(session, AUDIT, rows)
+    return rows
 
 
 @dataclass(frozen=True)

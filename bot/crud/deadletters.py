@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from bot.models import DeadLetter, DeadLetterStatus
+from bot.observability import metrics
 
 
 def add(
@@ -17,6 +18,7 @@ def add(
 ) -> DeadLetter:
     """Keep a payload that could not be taken in; the same bytes twice are one letter."""
     digest = hashlib.sha256(raw).hexdigest()
+    metrics.record_dead_letter(session, source)  # counted when the transaction commits
     existing = session.exec(
         select(DeadLetter).where(
             DeadLetter.source == source,

@@ -21,11 +21,7 @@ def add(
     by: str,
     display_name: str | None = None,
 ) -> User:
-    unknown = [r for r in roles if r not in {role.value for role in Role}]
-    if unknown:
-        raise BotError(
-            f"unknown role {', '.join(unknown)}; choose from {', '.join(r.value for r in Role)}"
-        )
+    _check_roles(roles)
     if session.exec(select(User).where(User.username == username)).first() is not None:
         raise BotError(f"user {username} already exists")
     user = User(
@@ -41,6 +37,39 @@ def add(
         entity="user",
         entity_id=user.id or 0,
         detail={"roles": user.roles},
+    )
+    return user
+
+
+def _check_roles(roles: Sequence[str]) -> None:
+    unknown = [r for r in roles if r not in {role.value for role in Role}]
+    if unknown:
+        raise BotError(
+            f"unknown role {', '.join(unknown)}; choose from {', '.join(r.value for r in Role)}"
+        )
+
+
+def set_roles(
+    session: Session, *, username: str, roles: Sequence[str], at: datetime, by: str
+) -> User:
+    """Replace a person's roles (at least one); the change takes effect on their next request."""
+    _check_roles(roles)
+    if not roles:
+        raise BotError("a person needs at least one role; disable them instead")
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        raise BotError(f"no user {username}")
+    before = user.roles
+    user.roles = sorted(set(roles))
+    session.add(user)
+    audit.record(
+        session,
+        at=at,
+        actor=by,
+        action="user.roles_changed",
+        entity="user",
+        entity_id=user.id or 0,
+        detail={"roles": user.roles, "was": before},
     )
     return user
 

@@ -1,10 +1,13 @@
 """All tables, imported here so SQLModel.metadata (and Alembic) sees every one."""
 
+from bot.models.api_call import ApiCall
 from bot.models.audit import AuditEntry
 from bot.models.case import Case, CaseStatus, Priority
+from bot.models.correction import Correction
 from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
 from bot.models.flag import SystemFlag
+from bot.models.media import MediaItem
 from bot.models.meeting import Booking, BookingStatus, MeetingSlot, SlotKind
 from bot.models.message import Message, MessageAttachment, MessageState
 from bot.models.metrics import (
@@ -13,7 +16,16 @@ from bot.models.metrics import (
     MessageScenario,
     PostDailyMetric,
 )
+from bot.models.notification import (
+    Alert,
+    AlertNotification,
+    AlertReadMark,
+    AlertReason,
+    AlertRoute,
+    NotificationStatus,
+)
 from bot.models.outbox import OutboundMessage, OutboxStatus, ReplyKind
+from bot.models.partner import IntelligenceGrading, PartnerSending, SendingStatus
 from bot.models.post import Post, PostApproval, PostKind, PostStatus
 from bot.models.survey import SurveyClick, SurveyLink
 from bot.models.template_approval import TemplateApproval
@@ -21,6 +33,12 @@ from bot.models.user import Role, User
 from bot.models.web_session import SignInAttempt, WebSession
 
 __all__ = [
+    "Alert",
+    "AlertNotification",
+    "AlertReadMark",
+    "AlertReason",
+    "AlertRoute",
+    "ApiCall",
     "AuditEntry",
     "Booking",
     "BookingStatus",
@@ -29,15 +47,20 @@ __all__ = [
     "ChannelCursor",
     "ChannelDailyMetric",
     "ChannelPeriodMetric",
+    "Correction",
     "DeadLetter",
     "DeadLetterStatus",
+    "IntelligenceGrading",
+    "MediaItem",
     "MeetingSlot",
     "Message",
     "MessageAttachment",
     "MessageScenario",
     "MessageState",
+    "NotificationStatus",
     "OutboundMessage",
     "OutboxStatus",
+    "PartnerSending",
     "Post",
     "PostApproval",
     "PostDailyMetric",
@@ -46,6 +69,7 @@ __all__ = [
     "Priority",
     "ReplyKind",
     "Role",
+    "SendingStatus",
     "SignInAttempt",
     "SlotKind",
     "SurveyClick",

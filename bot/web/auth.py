@@ -112,8 +112,14 @@ def sign_in(
     return token, web_session
 
 
-def current(db: Session, token: str | None, *, at: datetime, web: WebSettings) -> SignedIn | None:
-    """The signed-in user for a cookie, if the session is alive; refreshes its idle timer."""
+def current(
+    db: Session, token: str | None, *, at: datetime, web: WebSettings, touch: bool = True
+) -> SignedIn | None:
+    """The signed-in user for a cookie, if the session is alive; refreshes its idle timer.
+
+    ``touch=False`` leaves the timer alone: the inbox's automatic refresh must not keep a
+    session alive on an office PC that nobody is using.
+    """
     if not token:
         return None
     web_session = db.exec(
@@ -128,8 +134,9 @@ def current(db: Session, token: str | None, *, at: datetime, web: WebSettings) -
     if user is None or user.disabled:
         db.delete(web_session)
         return None
-    web_session.last_seen_at = at
-    db.add(web_session)
+    if touch:
+        web_session.last_seen_at = at
+        db.add(web_session)
     return SignedIn(user=user, session=web_session)
 
 

@@ -7,13 +7,15 @@ are public and reveal nothing. The app answers only to host names in ``web.allow
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 import re
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
+from fastapi import FastAPI, Form, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -21,67 +23,52 @@ from fastapi.responses import (
     RedirectResponse,
     Response,
 )
-from fastapi.templating import Jinja2Templates
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SecretStr
 from sqlalchemy import text
-from sqlmodel import col, select
+from sqlmodel import select
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bot.app import App
 from bot.errors import ConfigError
-from bot.models import Case, Message, Role, SurveyClick, SurveyLink
+from bot.models import SurveyClick, SurveyLink, User
+from bot.observability import metrics as observed
+from bot.observability.middleware import RequestContext
 from bot.report_render import render_html
 from bot.reports import ReportQuery, build_report
-from bot.templating import TEMPLATES_DIR
 from bot.web import auth
-from bot.web.auth import SignedIn
+from bot.web.access import Anyone, AnyoneAction, NeedsSignIn, landing_page
+from bot.web.access import Staff as Staff  # the aliases' old home; kept importable
+from bot.web.pages import approvals, audit, calendar, cases, inbox, users
+from bot.web.render import render
 from schedules.campaigns import load_campaigns
 
 SURVEY_CODE = re.compile(r"[A-Za-z0-9_-]{4,32}")
-PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+STATIC_DIR = Path(__file__).resolve().parent / "static"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; object-src 'none'; "
-    "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
+# htmx and the style sheet change only with a release; everything else is never cached.
+STATIC_CACHE = "private, max-age=3600"
+REPORT_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+PAGES = (inbox.router, cases.router, approvals.router, calendar.router, users.router, audit.router)
 
 
-class NeedsSignIn(Exception):
-    """No live session: the handler sends the browser to the sign-in page."""
-
-
-def _signed_in(request: Request, roles: tuple[Role, ...]) -> SignedIn:
-    """The signed-in user, who must hold one of ``roles``; else sign-in page or 403."""
-    bot: App = request.app.state.bot
-    with bot.db.session() as session:
-        who = auth.current(
-            session, request.cookies.get(auth.COOKIE), at=bot.clock.now(), web=bot.settings.web
-        )
-    if who is None:
-        raise NeedsSignIn
-    if not set(who.user.roles) & {r.value for r in roles}:
-        raise HTTPException(status_code=403, detail="your role does not allow this page")
-    return who
-
-
-def _staff(request: Request) -> SignedIn:
-    return _signed_in(request, (Role.OFFICER, Role.COMMS_OFFICER, Role.ADMIN))
-
-
-def _anyone(request: Request) -> SignedIn:
-    return _signed_in(request, tuple(Role))
-
-
-# Who may see what (FastAPI's Annotated dependency aliases)
-Staff = Annotated[SignedIn, Depends(_staff)]
-Anyone = Annotated[SignedIn, Depends(_anyone)]
-
-
-def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
+def create_app(
+    bot: App, *, allowed_hosts: list[str] | None = None, metrics: observed.Metrics | None = None
+) -> FastAPI:
+    """``metrics``: the registry /metrics serves; by default this process's own."""
     web = FastAPI(title="campusbot", version="0.1.0", docs_url=None, redoc_url=None)
-    pages = Jinja2Templates(directory=Path(TEMPLATES_DIR) / "web")
     settings = bot.settings.web
     # Only configured host names: this also defeats DNS rebinding against a local console.
     hosts = allowed_hosts or [*settings.allowed_hosts, "testserver"]
@@ -91,14 +78,30 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
 
     @web.exception_handler(NeedsSignIn)
     async def _to_sign_in(request: Request, exc: NeedsSignIn) -> Response:
+        if request.headers.get("hx-request") == "true":
+            # An htmx refresh after the session ended: the whole page goes to sign-in,
+            # rather than the sign-in form appearing inside the inbox table.
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
         return RedirectResponse("/login", status_code=303)
 
-    def signed_in(request: Request, *roles: Role) -> SignedIn:
-        return _signed_in(request, roles)
+    @web.exception_handler(StarletteHTTPException)
+    async def _error_page(request: Request, exc: StarletteHTTPException) -> Response:
+        """A page a person can read for browsers; the usual JSON for everything else."""
+        if "text/html" not in request.headers.get("accept", "") or exc.status_code < 400:
+            return await http_exception_handler(request, exc)
+        return render(
+            request,
+            "error.html",
+            {"message": exc.detail, "status": exc.status_code},
+            who=None,
+            status_code=exc.status_code,
+        )
+
+    web.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @web.get("/login", response_class=HTMLResponse)
     def login_page(request: Request) -> HTMLResponse:
-        return pages.TemplateResponse(request, "login.html", {"error": None})
+        return render(request, "login.html", {"error": None}, who=None)
 
     @web.post("/login", response_class=HTMLResponse)
     def login(
@@ -118,15 +121,19 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
                     web=settings,
                 )
         except auth.SignInRefused as exc:
-            return pages.TemplateResponse(
-                request, "login.html", {"error": str(exc)}, status_code=429
-            )
+            return render(request, "login.html", {"error": str(exc)}, who=None, status_code=429)
         if opened is None:
-            return pages.TemplateResponse(
-                request, "login.html", {"error": "wrong user name or password"}, status_code=401
+            return render(
+                request,
+                "login.html",
+                {"error": "wrong user name or password"},
+                who=None,
+                status_code=401,
             )
-        token, _ = opened
-        response = RedirectResponse("/", status_code=303)
+        token, web_session = opened
+        with bot.db.session() as session:
+            user = session.get(User, web_session.user_id)
+        response = RedirectResponse(landing_page(user.roles if user else []), status_code=303)
         response.set_cookie(
             auth.COOKIE,
             token,
@@ -138,10 +145,7 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
         return response
 
     @web.post("/logout")
-    def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
-        who = signed_in(request, *Role)
-        if not auth.csrf_ok(who, csrf_token):
-            raise HTTPException(status_code=403, detail="missing or wrong CSRF token")
+    def logout(request: Request, who: AnyoneAction) -> Response:
         with bot.db.session() as session:
             fresh = auth.current(
                 session, request.cookies.get(auth.COOKIE), at=bot.clock.now(), web=settings
@@ -155,6 +159,8 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
     @web.middleware("http")
     async def _security_headers(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
+        if request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", STATIC_CACHE)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         return response
@@ -177,14 +183,19 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
             return JSONResponse({"status": "error", "database": type(exc).__name__}, 503)
         return JSONResponse({"status": "ok", "database": bot.db.dialect})
 
-    @web.get("/", response_class=HTMLResponse)
-    def inbox(request: Request, who: Staff) -> HTMLResponse:
-        with bot.db.session() as session:
-            rows = list(
-                session.exec(select(Message, Case).join(Case, col(Message.case_id) == col(Case.id)))
+    served = metrics or observed.process_metrics()
+
+    @web.get("/metrics", include_in_schema=False)
+    def prometheus(request: Request) -> Response:
+        """For Prometheus, which cannot sign in: loopback clients, or the bearer token."""
+        if not _may_read_metrics(request, bot.settings.metrics_token):
+            return PlainTextResponse(
+                "metrics are served to this machine, or with the metrics bearer token", 403
             )
-        rows.sort(key=lambda mc: (PRIORITY_ORDER[mc[1].priority], -mc[0].received_at.timestamp()))
-        return pages.TemplateResponse(request, "inbox.html", {"rows": rows[:500], "who": who})
+        return Response(generate_latest(served.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for page in PAGES:
+        web.include_router(page)
 
     @web.get("/reports", response_class=HTMLResponse)
     def reports(
@@ -201,7 +212,8 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
         query = ReportQuery(start=start, end=end, tz=bot.settings.tz)
         with bot.db.session() as session:
             built = build_report(session, query, load_campaigns(bot.settings.campaigns_dir))
-        return HTMLResponse(render_html(built))
+        # The report is one self-contained file with its own style sheet and no script.
+        return HTMLResponse(render_html(built), headers={"Content-Security-Policy": REPORT_CSP})
 
     @web.get("/s/{code}")
     def survey_redirect(code: str) -> Response:
@@ -216,11 +228,27 @@ def create_app(bot: App, *, allowed_hosts: list[str] | None = None) -> FastAPI:
             target = link.target_url
         return RedirectResponse(target, status_code=302)
 
+    # Added last, so outermost: it also counts refused hosts (400) and server errors (500).
+    web.add_middleware(RequestContext, metrics=served)
     return web
+
+
+def _may_read_metrics(request: Request, token: SecretStr | None) -> bool:
+    """A client on this machine, or one sending ``Authorization: Bearer <metrics_token>``.
+
+    Behind a reverse proxy on this machine, the proxy must set X-Forwarded-For (trusted
+    from 127.0.0.1 only), or every request it forwards would look local.
+    """
+    if token is not None and token.get_secret_value():
+        expected = f"Bearer {token.get_secret_value()}".encode()
+        if hmac.compare_digest(request.headers.get("authorization", "").encode(), expected):
+            return True
+    return request.client is not None and _is_loopback(request.client.host)
 
 
 def run_server(bot: App, *, host: str, port: int) -> None:
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     if not _is_loopback(host) and not bot.settings.web.secure_cookies:
         raise ConfigError(
@@ -232,6 +260,8 @@ def run_server(bot: App, *, host: str, port: int) -> None:
         host=host,
         port=port,
         log_level="info",
+        # json: uvicorn's own lines go through the root handler too, one object per line
+        log_config=None if bot.settings.log_format == "json" else LOGGING_CONFIG,
         proxy_headers=True,
         forwarded_allow_ips="127.0.0.1",
     )

@@ -49,7 +49,10 @@ def test_book_cancel_and_rebook(bot_app: App) -> None:
         meetings.cancel(session, booking_id=moved.id or 0, by="psid1", at=NOW)
         assert len(meetings.open_slots(session, at=NOW)) == 2
         statuses = [b.status for b in session.exec(select(Booking))]
+        actors = {e.actor for e in session.exec(select(AuditEntry))}
     assert statuses == [BookingStatus.CANCELLED, BookingStatus.CANCELLED]
+    assert "psid1" not in actors  # the student's id never enters the unerasable audit log
+    assert "student" in actors
 
 
 def test_a_taken_slot_is_refused_and_a_cancelled_one_reopens(bot_app: App) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,7 @@ from bot.errors import AuthError, PermanentError, RateLimited, TransientError
 from bot.messages import OutboundPost, OutboundReply
 from bot.models import Message, MessageAttachment
 from bot.web.server import create_app
-from channels.facebook import FacebookChannel
+from channels.facebook import FacebookChannel, Usage, usage_from
 from tests.conftest import FIXTURES
 
 FB = FIXTURES / "facebook"
@@ -259,3 +260,89 @@ def test_an_oversized_webhook_is_refused_before_it_is_read(
         headers={"X-Hub-Signature-256": "sha256=00"},
     )
     assert response.status_code == 413
+
+
+def test_a_photo_post_goes_to_photos_with_its_link_in_the_text(tmp_path: Path) -> None:
+    photo = tmp_path / "bike-marking.jpg"
+    photo.write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    fb = channel()
+    post = OutboundPost(
+        channel="facebook",
+        text="Free bike marking at Foster on Thursday",
+        link="https://www.uclan.ac.uk/bike",
+        media_paths=(str(photo),),
+    )
+    with responses.RequestsMock() as rsps:
+        rsps.add(responses.POST, f"{GRAPH}/{PAGE}/photos", json=fixture("photo_post_response.json"))
+        result = fb.publish(post)
+        body = rsps.calls[0].request.body
+    assert isinstance(body, bytes)
+    assert result.external_id == fixture("photo_post_response.json")["post_id"]  # for insights
+    assert b'name="source"; filename="bike-marking.jpg"' in body
+    assert b"https://www.uclan.ac.uk/bike" in body
+    with pytest.raises(PermanentError, match="one photo"):
+        fb.publish(post.model_copy(update={"media_paths": (str(photo), str(photo))}))
+    with pytest.raises(PermanentError, match="could not be read"):
+        fb.publish(post.model_copy(update={"media_paths": (str(tmp_path / "gone.jpg"),)}))
+
+
+def test_a_private_reply_after_seven_days_or_too_long_is_refused_before_sending() -> None:
+    fb = channel()
+    comment = {
+        "private": True,
+        "conversation_id": f"{PAGE}_122187654321098765",
+        "in_reply_to_external_id": "122187654321098765_1093847561029384",
+        "recipient_id": "8765432109876543",
+        "by_human": True,
+    }
+    with responses.RequestsMock():  # any call would fail the test: nothing is sent
+        with pytest.raises(PermanentError, match="within 7 days"):
+            fb.reply(_reply(user_last_message_at=datetime.now(UTC) - timedelta(days=8), **comment))
+        with pytest.raises(PermanentError, match="2000 characters"):
+            fb.reply(_reply(text="x" * 2001, **comment))
+
+
+@pytest.mark.parametrize(
+    ("situation", "percent", "minutes"),
+    [("normal", 12, 0), ("near_limit", 96, 0), ("throttled", 104, 12)],
+)
+def test_usage_headers_are_read_as_meta_writes_them(
+    situation: str, percent: int, minutes: int
+) -> None:
+    headers = fixture("rate_limit_headers.json")[situation]
+    assert usage_from(headers) == Usage(percent=percent, regain_minutes=minutes)
+    app_only = {"X-App-Usage": headers["X-App-Usage"]}
+    app_percent = max(json.loads(headers["X-App-Usage"]).values())
+    assert usage_from(app_only) == Usage(percent=app_percent, regain_minutes=0)
+    assert usage_from({"X-App-Usage": "not json"}) == Usage()
+
+
+@responses.activate
+def test_recent_posts_lists_the_pages_own_posts_for_reconciling() -> None:
+    responses.get(
+        f"{GRAPH}/{PAGE}/posts",
+        json=fixture("posts_with_messages.json"),
+        match=[
+            responses.matchers.query_param_matcher(
+                {"fields": "id,message,created_time", "since": "1795424700", "limit": "100"},
+                strict_match=False,
+            )
+        ],
+    )
+    since = datetime(2026, 11, 23, 9, 5, tzinfo=UTC)
+    posts = channel().recent_posts(since)
+    # the photo post without a message has empty text; the unreadable one is skipped
+    assert [p.external_id for p in posts] == [
+        "104000000000001_122190001112223334",
+        "104000000000001_122189998887776665",
+    ]
+    assert posts[0].text.startswith("Bikes are the most stolen item on campus")
+    assert posts[0].published_at == datetime(2026, 11, 23, 12, 30, 4, tzinfo=UTC)
+    assert posts[1].text == ""
+
+
+@responses.activate
+def test_recent_posts_with_an_expired_token_is_an_auth_error() -> None:
+    responses.get(f"{GRAPH}/{PAGE}/posts", json=fixture("error_190_expired.json"), status=400)
+    with pytest.raises(AuthError):
+        channel().recent_posts(datetime(2026, 11, 23, tzinfo=UTC))

@@ -306,3 +306,31 @@ def test_channels_status_reports_health_without_secrets(
         rsps.add(responses.GET, f"{API}/users/me", json=fixture("error_401.json"), status=401)
         assert main(["--config", str(settings_env), "channels", "status"]) == 1
     assert "twitter: needs_auth" in capsys.readouterr().out
+
+
+def test_recent_posts_reads_the_accounts_own_tweets_since_a_time(twitter: TwitterChannel) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.GET,
+            re.compile(rf"{API}/users/{BOT_ID}/tweets.*"),
+            json=fixture("users_tweets_own.json"),
+        )
+        posts = twitter.recent_posts(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+        url = str(rsps.calls[0].request.url)
+    assert "start_time=2026-11-23T09%3A00%3A00Z" in url
+    assert [p.external_id for p in posts] == ["2125001234567890123", "2124990011223344556"]
+    assert posts[0].published_at == datetime(2026, 11, 23, 12, 30, 2, tzinfo=UTC)
+    assert "https://t.co/" in posts[0].text
+
+
+def test_recent_posts_when_rate_limited_raises_rate_limited(twitter: TwitterChannel) -> None:
+    with responses.RequestsMock() as rsps:
+        rsps.add(
+            responses.GET,
+            re.compile(rf"{API}/users/{BOT_ID}/tweets.*"),
+            json=fixture("error_429.json"),
+            status=429,
+            headers=fixture("error_429_headers.json"),
+        )
+        with pytest.raises(RateLimited):
+            twitter.recent_posts(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))

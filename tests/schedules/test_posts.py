@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,8 @@ from bot.app import App
 from bot.clock import FixedClock
 from bot.config import ApprovalSettings
 from bot.crud import audit, users
-from bot.errors import AuthError, RateLimited
+from bot.errors import AuthError, RateLimited, TransientError
+from bot.messages import PublishedPost
 from bot.models import AuditEntry, Post, PostKind, PostStatus, SurveyLink
 from bot.templating import render_text
 from channels.fake import FakeChannel
@@ -237,23 +239,70 @@ def test_rate_limit_and_expired_token_keep_posts_queued(planned: App) -> None:
     assert report.published == 2
 
 
-def test_interrupted_publish_is_not_repeated(planned: App) -> None:
-    _approve_all(planned)
-    with planned.db.session() as session:
+def _stuck_twitter_post(app: App) -> tuple[int, str]:
+    """A post a worker claimed and sent to the API, then died before recording the answer."""
+    _approve_all(app)
+    with app.db.session() as session:
         post = session.exec(select(Post).where(Post.channel == "twitter")).first()
-        assert post is not None
-        post.status = PostStatus.PUBLISHING  # the worker died after calling the API
+        assert post is not None and post.id is not None
+        post.status = PostStatus.PUBLISHING
         post.attempt_started_at = datetime(2026, 11, 23, 12, 31, tzinfo=UTC)
         session.add(post)
-        stuck_id = post.id
+        return post.id, post.text
+
+
+def _status(app: App, post_id: int) -> Post:
+    with app.db.session() as session:
+        post = session.get(Post, post_id)
+        assert post is not None
+        return post
+
+
+def test_interrupted_publish_found_on_the_platform_is_marked_published(planned: App) -> None:
+    stuck_id, text = _stuck_twitter_post(planned)
     twitter = FakeChannel()
+    twitter.published.append(  # it did go out, with X's link shortening and spacing
+        PublishedPost(
+            external_id="2124110132034748999",
+            text=re.sub(r"https?://\S+", "https://t.co/Ab12Cd", text).replace("\n", "  \n"),
+            published_at=datetime(2026, 11, 23, 12, 31, 2, tzinfo=UTC),
+        )
+    )
     _at(planned, datetime(2026, 11, 23, 12, 45, tzinfo=UTC))
     publish_due(planned.db, {"twitter": twitter}, planned.clock, grace=GRACE)
-    with planned.db.session() as session:
-        stuck = session.get(Post, stuck_id)
-        assert stuck is not None and stuck.status == PostStatus.FAILED
-        assert "check the platform" in (stuck.last_error or "")
-    assert twitter.posts == []  # Monday's other post is facebook; the stuck one is not re-sent
+    post = _status(planned, stuck_id)
+    assert post.status == PostStatus.PUBLISHED
+    assert post.external_id == "2124110132034748999"
+    assert twitter.posts == []  # not sent a second time
+
+
+def test_interrupted_publish_missing_from_the_platform_is_sent_once(planned: App) -> None:
+    stuck_id, text = _stuck_twitter_post(planned)
+    twitter = FakeChannel()
+    twitter.published.append(  # an older post with the same words does not count
+        PublishedPost(
+            external_id="1",
+            text=text,
+            published_at=datetime(2026, 11, 16, 12, 30, tzinfo=UTC),
+        )
+    )
+    _at(planned, datetime(2026, 11, 23, 12, 45, tzinfo=UTC))
+    publish_due(planned.db, {"twitter": twitter}, planned.clock, grace=GRACE)
+    publish_due(planned.db, {"twitter": twitter}, planned.clock, grace=GRACE)
+    assert [p.text for p in twitter.posts] == [text]
+    assert _status(planned, stuck_id).status == PostStatus.PUBLISHED
+
+
+def test_interrupted_publish_is_failed_when_the_platform_cannot_say(planned: App) -> None:
+    stuck_id, _ = _stuck_twitter_post(planned)
+    twitter = FakeChannel()
+    twitter.fail_next(TransientError("X unreachable", channel="twitter"))
+    _at(planned, datetime(2026, 11, 23, 12, 45, tzinfo=UTC))
+    publish_due(planned.db, {"twitter": twitter}, planned.clock, grace=GRACE)
+    post = _status(planned, stuck_id)
+    assert post.status == PostStatus.FAILED
+    assert "check the platform" in (post.last_error or "")
+    assert twitter.posts == []
 
 
 def test_unapproved_posts_expire_when_their_time_passes(planned: App) -> None:
