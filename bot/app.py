@@ -56,7 +56,9 @@ class App:
         if in_the_know.enabled and not in_the_know.missing():
             from channels.in_the_know import InTheKnowChannel
 
-            built["in_the_know"] = InTheKnowChannel(in_the_know, now=self.clock.now)
+            built["in_the_know"] = InTheKnowChannel(
+                in_the_know, smtp=self.settings.smtp, now=self.clock.now
+            )
         return built
 
     def channels(self) -> dict[str, Channel]:

@@ -281,8 +281,8 @@ def reply(
     body = text.strip()
     if not body:
         raise CaseworkError("the reply is empty")
-    if template is not None:
-        canned(template)  # a name from the form must be one of ours
+    # a name that came from a form must be one of ours
+    response = canned(template) if template is not None else None
     last = session.exec(
         select(Message)
         .where(Message.case_id == case_id)
@@ -313,7 +313,7 @@ def reply(
         in_reply_to_external_id=last.external_id,
         private=private,
         kind=ReplyKind.HUMAN,
-        template=canned(template).template if template else None,
+        template=response.template if response else None,
         text=body,
         status=OutboxStatus.QUEUED,
         created_by=officer.username,

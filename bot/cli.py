@@ -14,9 +14,12 @@ from rich.table import Table
 
 from bot.cli_common import State, err, out, state_of
 from bot.cli_meetings import meetings_app
-from bot.cli_posts import campaigns_app, posts_app, users_app
+from bot.cli_partners import partners_app
+from bot.cli_posts import alerts_app, campaigns_app, posts_app, users_app
 from bot.cli_privacy import privacy_app
 from bot.cli_reports import metrics_app, report
+from bot.cli_surveys import surveys_app
+from bot.cli_tokens import tokens_app
 from bot.errors import BotError, ConfigError
 
 if TYPE_CHECKING:
@@ -53,6 +56,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(meetings_app, name="meetings")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(surveys_app, name="surveys")
+app.add_typer(partners_app, name="partners")
+app.add_typer(alerts_app, name="alerts")
+app.add_typer(tokens_app, name="tokens")
 app.command()(report)
 
 
@@ -532,19 +539,27 @@ def channels_status(ctx: typer.Context) -> None:
 @channels_app.command("insights")
 def channels_insights(
     ctx: typer.Context,
-    channel: Annotated[str, typer.Argument(help="facebook")],
+    channel: Annotated[str, typer.Argument(help="facebook or twitter")],
     days: Annotated[int | None, typer.Option(min=1, max=90, help="Days of page figures")] = None,
 ) -> None:
     """Store the platform's reach and engagement figures as daily snapshots for reports."""
     from bot.errors import AuthError, RateLimited
-    from bot.insights import collect_facebook_insights
+    from bot.insights import collect_facebook_insights, collect_twitter_metrics
 
-    if channel != "facebook":
-        raise typer.BadParameter("only facebook has insights here", param_hint="CHANNEL")
+    if channel not in ("facebook", "twitter"):
+        raise typer.BadParameter("facebook or twitter", param_hint="CHANNEL")
     try:
+        if channel == "twitter":
+            tw = collect_twitter_metrics(state_of(ctx).app)
+            out.print(
+                f"twitter: {tw.followers} followers; {tw.post_rows} post figures "
+                f"from {tw.posts_read} posts",
+                markup=False,
+            )
+            return
         got = collect_facebook_insights(state_of(ctx).app, days=days)
-    except RateLimited as exc:
-        err.print(f"{channel}: rate limited until {exc.retry_at:%H:%M:%S} UTC; run again then")
+    except RateLimited as exc:  # a spent X budget is one too, until next month
+        err.print(f"{channel}: {exc}; rate limited until {exc.retry_at:%Y-%m-%d %H:%M} UTC")
         raise typer.Exit(1) from None
     except AuthError as exc:
         err.print(f"{channel}: {exc}")

@@ -272,6 +272,44 @@ def posts_resume(ctx: typer.Context, by: By) -> None:
     out.print("campaign publishing resumed")
 
 
+# -- alerts: one text, every channel (bot/sharing.py) ---------------------------------------
+alerts_app = typer.Typer(no_args_is_help=True, help="Alerts shared on every channel at once.")
+
+
+@alerts_app.command("create")
+def alerts_create(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Option(help="The alert, as Facebook and In The Know show it")],
+    by: By,
+    title: Annotated[str | None, typer.Option(help="Heading (In The Know)")] = None,
+    short: Annotated[str | None, typer.Option(help="For X, when --text is too long")] = None,
+    link: Annotated[str | None, typer.Option(help="https:// link for more")] = None,
+    hashtag: Annotated[list[str] | None, typer.Option(help="Repeat for each")] = None,
+) -> None:
+    """Write an alert once: one post per enabled channel, each sent for approval."""
+    from bot.sharing import create_alert
+    from channels.limits import LIMITS, length_for
+
+    state = state_of(ctx)
+    with state.app.db.session() as session:
+        created = create_alert(
+            session,
+            state.settings,
+            text=text,
+            by=by,
+            at=state.app.clock.now(),
+            title=title,
+            short=short,
+            link=link,
+            hashtags=hashtag or [],
+        )
+        rows = [(p.id, p.channel, length_for(p.channel, p.text), p.status) for p in created]
+    for post_id, channel, length, status in rows:
+        out.print(f"post {post_id}: {channel}, {length}/{LIMITS[channel]} characters, {status}")
+    ids = " ".join(str(row[0]) for row in rows)
+    out.print(f"approve with `campusbot posts approve {ids} --by <approver>`", markup=False)
+
+
 # -- users ---------------------------------------------------------------------------------
 @users_app.command("add")
 def users_add(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -333,36 +334,106 @@ class OfficeHoursSettings(Section):
 _EMAIL_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 
-class AlertSettings(Section):
-    """Who hears about P1/P2 cases and overdue ones, and the mail server that tells them.
+class SmtpSettings(Section):
+    """The one mail server the bot sends through: alerts, partner reports, In The Know replies.
 
-    Alerts always appear in the console. With ``email: true`` they are also emailed: in
-    office hours to ``on_duty``, out of hours to ``control_room``. The SMTP password comes
-    from the environment only (CAMPUSBOT_ALERTS__SMTP_PASSWORD). ``smtp_security``:
-    ``starttls`` (port 587), ``tls`` (port 465) or ``plain`` (port 25: a relay that takes
-    no password, or one on this machine).
+    ``security``: ``starttls`` (port 587), ``tls`` (port 465) or ``plain`` (port 25: a relay
+    that takes no password, or one on this machine). The password comes from the environment
+    only (CAMPUSBOT_SMTP__PASSWORD). A bot that sends no email needs none of this, so each
+    sender asks ``missing()`` when it needs the server rather than the settings insisting.
+    """
+
+    host: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)  # None: by security
+    security: Literal["starttls", "tls", "plain"] = "starttls"
+    ca_file: Path | None = None  # a private CA that signed the mail server's certificate
+    user: str | None = None
+    password: SecretStr | None = None
+    timeout_seconds: int = Field(default=30, ge=1, le=300)
+    from_address: str | None = None  # the sender of every email (partners may override it)
+
+    @property
+    def port_number(self) -> int:
+        return self.port or {"starttls": 587, "tls": 465, "plain": 25}[self.security]
+
+    def missing(self) -> list[str]:
+        """What must still be set before any email can leave, named as an operator sets it."""
+        gaps = [f"smtp.{name}" for name in ("host", "from_address") if not getattr(self, name)]
+        if self.user and not (self.password and self.password.get_secret_value()):
+            gaps.append("smtp.password (environment: CAMPUSBOT_SMTP__PASSWORD)")
+        return gaps
+
+    @field_validator("from_address")
+    @classmethod
+    def _one_address(cls, value: str | None) -> str | None:
+        if value is not None and not _EMAIL_ADDRESS.match(value):
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_password_in_clear(self) -> SmtpSettings:
+        if self.security == "plain" and self.user and self.host and not _loopback(self.host):
+            raise ValueError(
+                "security 'plain' with a user would send the password unencrypted; "
+                "use starttls or tls, or a relay on this machine"
+            )
+        return self
+
+
+# Where each mail server setting that used to live under ``alerts`` went.
+_MOVED_TO_SMTP = {
+    "smtp_host": "host",
+    "smtp_port": "port",
+    "smtp_security": "security",
+    "smtp_ca_file": "ca_file",
+    "smtp_user": "user",
+    "smtp_password": (
+        "password: rename CAMPUSBOT_ALERTS__SMTP_PASSWORD to CAMPUSBOT_SMTP__PASSWORD"
+    ),
+    "smtp_timeout_seconds": "timeout_seconds",
+    "from_address": "from_address",
+}
+
+
+class AlertSettings(Section):
+    """Who hears about P1/P2 cases and overdue ones.
+
+    Alerts always appear in the console. With ``email: true`` they are also emailed, through
+    the mail server under ``smtp``: in office hours to ``on_duty``, out of hours to
+    ``control_room``.
     """
 
     email: bool = False
-    from_address: str | None = None
     on_duty: list[str] = Field(default_factory=list)  # the officers' or the team's addresses
     control_room: str | None = None
     office_hours: OfficeHoursSettings = OfficeHoursSettings()
-    smtp_host: str | None = None
-    smtp_port: int | None = Field(default=None, ge=1, le=65535)  # None: by smtp_security
-    smtp_security: Literal["starttls", "tls", "plain"] = "starttls"
-    smtp_ca_file: Path | None = None  # a private CA that signed the mail server's certificate
-    smtp_user: str | None = None
-    smtp_password: SecretStr | None = None
-    smtp_timeout_seconds: int = Field(default=30, ge=1, le=300)
     max_attempts: int = Field(default=12, ge=1, le=100)  # then failed, kept, shown
 
-    @property
-    def smtp_port_number(self) -> int:
-        default = {"starttls": 587, "tls": 465, "plain": 25}[self.smtp_security]
-        return self.smtp_port or default
+    @model_validator(mode="before")
+    @classmethod
+    def _mail_server_moved(cls, data: Any) -> Any:
+        """An older config.yaml or environment names the new setting instead of just failing."""
+        if isinstance(data, dict):
+            moved = [
+                f"alerts.{old} is now smtp.{new}"
+                for old, new in _MOVED_TO_SMTP.items()
+                if old in data
+            ]
+            if moved:
+                raise ValueError(
+                    "the mail server has its own section, smtp, shared by every email the bot "
+                    "sends: " + "; ".join(moved)
+                )
+        return data
 
-    @field_validator("from_address", "control_room")
+    @field_validator("control_room")
     @classmethod
     def _one_address(cls, value: str | None) -> str | None:
         if value is not None and not _EMAIL_ADDRESS.match(value):
@@ -377,31 +448,11 @@ class AlertSettings(Section):
             raise ValueError(f"not email addresses: {bad}")
         return list(dict.fromkeys(value))
 
-    @field_validator("smtp_ca_file")
-    @classmethod
-    def _ca_file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value}")
-        return value
-
     @model_validator(mode="after")
     def _complete_when_emailing(self) -> AlertSettings:
-        if not self.email:
-            return self
-        gaps = [
-            name
-            for name in ("from_address", "smtp_host", "control_room", "on_duty")
-            if not getattr(self, name)
-        ]
-        if self.smtp_user and not self.smtp_password:
-            gaps.append("smtp_password (environment: CAMPUSBOT_ALERTS__SMTP_PASSWORD)")
-        if gaps:
+        gaps = [name for name in ("control_room", "on_duty") if not getattr(self, name)]
+        if self.email and gaps:
             raise ValueError("email alerts need " + ", ".join(gaps))
-        if self.smtp_security == "plain" and self.smtp_user and not _loopback(self.smtp_host):
-            raise ValueError(
-                "smtp_security 'plain' with smtp_user would send the password unencrypted; "
-                "use starttls or tls, or a relay on this machine"
-            )
         return self
 
 
@@ -422,6 +473,10 @@ PartnerField = Literal[
 HandlingCode = Literal["P", "C"]
 
 
+def _sharing_permitted() -> list[HandlingCode]:
+    return ["P"]
+
+
 class PartnerAgency(Section):
     """One partner and what its information sharing agreement lets the police send it.
 
@@ -437,7 +492,7 @@ class PartnerAgency(Section):
     email: str | None = None
     scenarios: list[str] = Field(min_length=1)
     fields: list[PartnerField] = Field(min_length=1)
-    handling: list[HandlingCode] = Field(default_factory=lambda: ["P"])
+    handling: list[HandlingCode] = Field(default_factory=_sharing_permitted)
 
     @field_validator("email")
     @classmethod
@@ -460,9 +515,8 @@ class PartnerAgency(Section):
 class PartnerSettings(Section):
     """Partner agencies, by the short name officers type (``campusbot partners send --agency``).
 
-    Reports go through the mail server configured under ``alerts`` (smtp_*), from
-    ``from_address`` (default: alerts.from_address), marked with the Government Security
-    Classification ``marking``.
+    Reports go through the mail server under ``smtp``, from ``from_address`` (default:
+    smtp.from_address), marked with the Government Security Classification ``marking``.
     """
 
     from_address: str | None = None
@@ -492,6 +546,42 @@ class AccountSettings(Section):
     team_name: str = "UCLan Campus Police"
     online_report_url: str = "https://www.lancashire.police.uk/ro/report/"
     support_line: str = "Samaritans on 116 123"
+    # Given with reports of sexual offences and to young people; correct them here when a
+    # service changes (the report templates must then be approved again).
+    sarc: str = (
+        "the Lancashire SAFE Centre, the Sexual Assault Referral Centre at Royal Preston "
+        "Hospital: 01772 523344 (Mon-Fri 8am-4pm) or 01772 716565 (any other time)"
+    )
+    sexual_violence_support: str = (
+        "the Rape Crisis 24/7 Support Line for anyone 16 or over: 247sexualabusesupport.org.uk"
+    )
+    young_person_support: str = "Childline on 0800 1111 (free, any time)"
+
+
+class ReportSettings(Section):
+    """Reports students file by DM, Messenger or the /report web form.
+
+    A conversation idle for ``idle_hours`` is filed with what it has; Messenger lets an
+    automatic reply out only within 24 hours of the student's last message, hence the cap.
+    ``secret_key`` (environment only, CAMPUSBOT_REPORTS__SECRET_KEY) signs the web forms and
+    derives each report's code; unset, a key is generated once under ``var_dir/keys``, which
+    the web server and the worker must then share.
+    """
+
+    idle_hours: float = Field(default=6, gt=0, le=23)
+    max_files: int = Field(default=5, ge=0, le=20)
+    max_field_chars: int = Field(default=5000, ge=200, le=20_000)
+    form_minutes: int = Field(default=120, ge=5, le=24 * 60)
+    download_attempts: int = Field(default=12, ge=1, le=100)
+    download_timeout_seconds: int = Field(default=120, ge=5, le=3600)
+    secret_key: SecretStr | None = None
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and 0 < len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return value
 
 
 class Settings(BaseSettings):
@@ -519,10 +609,13 @@ class Settings(BaseSettings):
     sla: SLASettings = SLASettings()
     retention: RetentionSettings = RetentionSettings()
     campaigns_dir: Path = ROOT / "schedules" / "campaigns"  # the bundled campaigns
+    surveys_dir: Path = ROOT / "schedules" / "surveys"  # the bundled surveys
     approval: ApprovalSettings = ApprovalSettings()
     web: WebSettings = WebSettings()
     media: MediaSettings = MediaSettings()
+    smtp: SmtpSettings = SmtpSettings()
     alerts: AlertSettings = AlertSettings()
+    reports: ReportSettings = ReportSettings()
     partners: PartnerSettings = PartnerSettings()
     public_base_url: str = Field(default="http://127.0.0.1:8000", pattern=r"^https?://[^\s/]+")
 
@@ -541,6 +634,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql+psycopg://")):
             raise ValueError("use sqlite:///path or postgresql+psycopg://user@host/db")
         return value
+
+    @model_validator(mode="after")
+    def _mail_server_for_alerts(self) -> Settings:
+        gaps = self.smtp.missing()
+        if self.alerts.email and gaps:
+            raise ValueError("email alerts need " + ", ".join(gaps))
+        return self
 
     @property
     def tz(self) -> ZoneInfo:
@@ -598,6 +698,8 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
     path = config or Path(os.environ.get("CAMPUSBOT_CONFIG", str(DEFAULT_CONFIG)))
     if config is not None and not path.exists():
         raise ConfigError(f"config file not found: {path}")
+    if path.exists():
+        _check_yaml(path)
     token = _config_path.set(path if path.exists() else None)
     try:
         settings = Settings(**overrides)
@@ -607,6 +709,16 @@ def load_settings(config: Path | None = None, **overrides: Any) -> Settings:
         _config_path.reset(token)
     _refuse_placeholder_secrets(settings)
     return settings
+
+
+def _check_yaml(path: Path) -> None:
+    """Refuse a file that is not a YAML mapping, naming the problem, before settings read it."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

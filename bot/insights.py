@@ -1,4 +1,4 @@
-"""Facebook Insights into the daily metric tables that reports read.
+"""Facebook Insights and X metrics into the daily metric tables that reports read.
 
 - Page metrics (``period=day``) become one ``channel_daily_metrics`` row per day and
   metric, under the name config maps each Graph metric to ("reach", "views"...), so a
@@ -23,10 +23,12 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from bot.app import App
+from bot.crud.api_calls import BudgetExceeded, CostKind, price_micros
 from bot.errors import ConfigError, PermanentError, RateLimited
 from bot.metrics_import import upsert
 from bot.models import ChannelDailyMetric, Post, PostDailyMetric, PostStatus
 from channels.facebook import FacebookChannel, Insights
+from channels.twitter import TwitterChannel
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ FOLLOWERS = "followers"
 FOLLOWERS_GAINED = "followers_gained"
 CHANNEL_KEYS = ["channel", "account", "day", "metric"]
 POST_KEYS = ["post_id", "day", "metric"]
+TWITTER_POST_METRICS_DAYS = 30  # X gives private metrics for 30 days; later ones barely move
 
 
 @dataclass
@@ -127,18 +130,18 @@ def _store_page(
     upsert(session, ChannelDailyMetric, rows, CHANNEL_KEYS)
     followed = sorted(r["day"] for r in rows if r["metric"] == FOLLOWERS)
     if followed:
-        rows += _followers_gained(session, account, followed[0], followed[-1], at)
+        rows += _followers_gained(session, CHANNEL, account, followed[0], followed[-1], at)
     return len(rows)
 
 
 def _followers_gained(
-    session: Session, account: str, first: date, last: date, at: datetime
+    session: Session, channel: str, account: str, first: date, last: date, at: datetime
 ) -> list[dict[str, Any]]:
     """Day-on-day differences of the follower total, where both days are known."""
     totals: dict[date, float] = dict(
         session.exec(
             select(col(ChannelDailyMetric.day), col(ChannelDailyMetric.value)).where(
-                ChannelDailyMetric.channel == CHANNEL,
+                ChannelDailyMetric.channel == channel,
                 ChannelDailyMetric.account == account,
                 ChannelDailyMetric.metric == FOLLOWERS,
                 col(ChannelDailyMetric.day) >= first - timedelta(days=1),
@@ -148,7 +151,7 @@ def _followers_gained(
     )
     rows = [
         {
-            "channel": CHANNEL,
+            "channel": channel,
             "account": account,
             "day": day,
             "metric": FOLLOWERS_GAINED,
@@ -171,11 +174,16 @@ def _store_post(
     day: date,
     at: datetime,
 ) -> int:
+    totals = {names[v.metric]: v.value for v in insights.values if v.metric in names}
+    return _store_post_totals(session, totals, post_id=post_id, day=day, at=at)
+
+
+def _store_post_totals(
+    session: Session, totals: dict[str, float], *, post_id: int, day: date, at: datetime
+) -> int:
+    """Lifetime totals stored as what each gained since the days already stored."""
     rows: list[dict[str, Any]] = []
-    for value in insights.values:
-        metric = names.get(value.metric)
-        if metric is None:
-            continue
+    for metric, total in totals.items():
         before = session.exec(
             select(func.coalesce(func.sum(PostDailyMetric.value), 0.0)).where(
                 PostDailyMetric.post_id == post_id,
@@ -188,9 +196,76 @@ def _store_post(
                 "post_id": post_id,
                 "day": day,
                 "metric": metric,
-                "value": value.value - float(before),
+                "value": total - float(before),
                 "recorded_at": at,
             }
         )
     upsert(session, PostDailyMetric, rows, POST_KEYS)
     return len(rows)
+
+
+@dataclass
+class TwitterMetricsReport:
+    followers: int = 0
+    posts_read: int = 0
+    post_rows: int = 0
+
+
+def collect_twitter_metrics(app: App) -> TwitterMetricsReport:
+    """Today's follower count and the lifetime figures of recent published posts.
+
+    Reading costs money on X: when this month's budget is spent the round is refused
+    (``BudgetExceeded``) like any other non-essential call; polling never is.
+    """
+    channel = app.channels().get("twitter")
+    if not isinstance(channel, TwitterChannel):
+        raise ConfigError("twitter is not enabled or not fully configured (see `config check`)")
+    now = app.clock.now()
+    today = now.astimezone(app.settings.tz).date()
+    account = channel.user_id
+    with app.db.session() as session:
+        posts = session.exec(
+            select(Post.id, Post.external_id).where(
+                Post.channel == "twitter",
+                Post.status == PostStatus.PUBLISHED,
+                col(Post.external_id).is_not(None),
+                col(Post.published_at) >= now - timedelta(days=TWITTER_POST_METRICS_DAYS),
+            )
+        ).all()
+    prices = app.settings.twitter.cost
+    cost = price_micros(prices, CostKind.USER_READ) + price_micros(
+        prices, CostKind.POST_READ, len(posts)
+    )
+    budget = channel.ledger.budget()
+    if not budget.allows(cost):
+        raise BudgetExceeded(budget, cost_micros=cost)
+    report = TwitterMetricsReport(followers=channel.follower_count())
+    with app.db.session() as session:
+        upsert(
+            session,
+            ChannelDailyMetric,
+            [
+                {
+                    "channel": "twitter",
+                    "account": account,
+                    "day": today,
+                    "metric": FOLLOWERS,
+                    "value": float(report.followers),
+                    "recorded_at": now,
+                }
+            ],
+            CHANNEL_KEYS,
+        )
+        _followers_gained(session, "twitter", account, today, today, now)
+    by_tweet = {external: post_id for post_id, external in posts if post_id and external}
+    totals = channel.post_metrics(list(by_tweet))
+    with app.db.session() as session:
+        for tweet_id, figures in totals.items():
+            post_id = by_tweet.get(tweet_id)
+            if post_id is None:
+                continue
+            report.post_rows += _store_post_totals(
+                session, figures, post_id=post_id, day=today, at=now
+            )
+            report.posts_read += 1
+    return report

@@ -12,6 +12,7 @@ acknowledged that is not stored.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -33,6 +34,7 @@ class _Pending:
     channel: str
     batch: Batch
     done: Future[None]
+    context: contextvars.Context  # the request's: its id for logs, its app's metrics
 
 
 class GroupCommit:
@@ -47,7 +49,7 @@ class GroupCommit:
         """Block until ``batch`` is committed; raises what the transaction raised."""
         self._ensure_started()
         done: Future[None] = Future()
-        self._queue.put(_Pending(channel, batch, done))
+        self._queue.put(_Pending(channel, batch, done, contextvars.copy_context()))
         done.result(timeout=timeout)
 
     def close(self) -> None:
@@ -95,8 +97,8 @@ class GroupCommit:
                 messages=[m for p in items for m in p.batch.messages],
                 failures=[f for p in items for f in p.batch.failures],
             )
-            try:
-                self._ingest(merged, channel)
+            try:  # in the first request's context: the group's log lines carry its id
+                items[0].context.run(self._ingest, merged, channel)
             except Exception as exc:  # every waiting request learns it was not stored
                 log.exception("webhook group of %d bodies not stored", len(items))
                 for pending in items:

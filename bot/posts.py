@@ -33,6 +33,7 @@ EDITABLE = {
     PostStatus.EXPIRED,
     PostStatus.FAILED,
 }
+_ALERT_TIMED = {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.APPROVED}
 
 
 class WorkflowError(BotError):
@@ -52,6 +53,10 @@ def _transition(
     before, post_id = post.status, post.id
     post.status = to
     post.updated_at = at
+    if post.kind == PostKind.ALERT and to in _ALERT_TIMED:
+        # An alert goes out as soon as it is approved; until then it has no time, so it
+        # never expires while it waits for an approver (nor after an edit sends it back).
+        post.scheduled_for = at if to == PostStatus.APPROVED else None
     session.add(post)
     try:
         session.flush()  # the versioned UPDATE: fails if another process changed the post

@@ -100,8 +100,83 @@ def _series(table: Table, x: str, group: str, value: str) -> dict[str, dict[str,
     return out
 
 
+def hbar_chart(bars: list[tuple[str, float]], title: str) -> Markup:
+    """One horizontal bar per label, in the order given (a question's choices keep theirs)."""
+    if not bars:
+        return Markup("")
+    label_w, row_h, value_w = 260, 22, 60
+    top = max(v for _, v in bars) or 1
+    span = WIDTH - label_w - value_w
+    height = row_h * len(bars) + 8
+    parts = [
+        f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height}" '
+        f'width="100%" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
+    ]
+    for i, (label, value) in enumerate(bars):
+        y = 4 + i * row_h
+        shown = label if len(label) <= 42 else label[:41] + "…"
+        w = span * value / top
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" font-size="11" text-anchor="end">'
+            f"<title>{escape(label)}</title>{escape(shown)}</text>"
+            f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row_h - 6}" '
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {value:,.0f}</title></rect>'
+            f'<text x="{label_w + w + 4:.1f}" y="{y + 14}" font-size="11">{value:,.0f}</text>'
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every label above went through escape()
+
+
+def _figure(caption: str, chart: Markup, note: str = "") -> Markup:
+    extra = Markup("<p>{}</p>").format(note) if note else Markup("")
+    return Markup("<figure><figcaption>{}</figcaption>{}{}</figure>").format(caption, extra, chart)
+
+
+def _per_question(table: Table, label: str, value: str) -> dict[tuple[str, int, str], list[Any]]:
+    grouped: dict[tuple[str, int, str], list[Any]] = defaultdict(list)
+    for row in table.as_dicts():
+        grouped[(row["survey"], row["question_no"], row["question"])].append(
+            (str(row[label]), float(row[value] or 0))
+        )
+    return grouped
+
+
+def _theme_in_words(scenario: str, count: float) -> str:
+    one = count == 1
+    answers = f"{count:,.0f} free-text answer{'' if one else 's'}"
+    if scenario == "other":
+        return f"{answers} {'mentions' if one else 'mention'} none of the scenarios"
+    if scenario == "not yet tagged":
+        return f"{answers} {'is' if one else 'are'} not yet tagged"
+    return f"{answers} {'mentions' if one else 'mention'} {scenario.replace('_', ' ')}"
+
+
+def survey_charts(report: Report) -> dict[str, Markup]:
+    """A bar chart per question: answers per choice, and free-text answers per scenario
+    with the same in words ("12 free-text answers mention theft")."""
+    charts: dict[str, Markup] = {}
+    if "survey_choices" in report.tables:
+        charts["survey_choices"] = Markup("").join(
+            _figure(f"{survey}, question {no}: {question}", hbar_chart(bars, question))
+            for (survey, no, question), bars in _per_question(
+                report.tables["survey_choices"], "choice", "answers"
+            ).items()
+        )
+    if "survey_themes" in report.tables:
+        figures = []
+        for (survey, no, question), bars in _per_question(
+            report.tables["survey_themes"], "scenario", "answers"
+        ).items():
+            said = "; ".join(_theme_in_words(scenario, n) for scenario, n in bars)
+            caption = f"{survey}, question {no}: {question}" if no else f"{survey}: {question}"
+            figures.append(_figure(caption, hbar_chart(bars, question), said + "."))
+        charts["survey_themes"] = Markup("").join(figures)
+    return charts
+
+
 def render_html(report: Report) -> str:
     charts = {
+        **survey_charts(report),
         "reach_per_day": bar_chart(
             _series(report.tables["reach_per_day"], "day", "channel", "reach"),
             "Reach per day by channel",

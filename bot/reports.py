@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Integer,
     and_,
     case,
     cast,
@@ -40,6 +41,15 @@ from bot.models import (
     SurveyClick,
     SurveyLink,
 )
+from bot.models.survey import (
+    SurveyAnswer,
+    SurveyAnswerScenario,
+    SurveyChoice,
+    SurveyQuestion,
+    SurveyRecord,
+    SurveyResponse,
+)
+from classifiers.redact import redact
 from schedules.campaigns import Campaign
 
 ENGAGEMENT_METRICS = ("views", "reach", "reactions", "replies", "shares", "link_clicks")
@@ -53,6 +63,7 @@ class ReportQuery:
     tz: ZoneInfo
     campaign: str | None = None
     channel: str | None = None
+    survey: str | None = None  # survey tables only: one survey's answers
 
 
 @dataclass
@@ -121,6 +132,7 @@ def build_report(session: Session, query: ReportQuery, campaigns: list[Campaign]
         _inbound_by_scenario(session, query),
         _response_times(session, query, dialect),
         _survey_clicks(session, query),
+        *survey_tables(session, query),
     ]
     return Report(query=query, tables={t.name: t for t in tables})
 
@@ -376,4 +388,226 @@ def _survey_clicks(session: Session, q: ReportQuery) -> Table:
         "Survey link clicks",
         ["campaign", "channel", "clicks"],
         [list(r) for r in rows],
+    )
+
+
+# -- surveys -------------------------------------------------------------------------------------
+FREE_TEXT_ROWS = 500
+NO_QUESTION = "(part of a reply that answered no question)"
+
+
+def _bounds(q: ReportQuery) -> tuple[datetime, datetime]:
+    """The report's first and last London days as UTC instants (end excluded)."""
+    start = datetime.combine(q.start, time(), tzinfo=q.tz)
+    end = datetime.combine(q.end + timedelta(days=1), time(), tzinfo=q.tz)
+    return start, end
+
+
+def _responses(q: ReportQuery) -> Any:
+    """The responses the report counts: in its days, and of its channel, campaign, survey."""
+    r = _c(SurveyResponse)
+    start, end = _bounds(q)
+    where = [r.submitted_at >= start, r.submitted_at < end, *_channel_filter(q, r.channel)]
+    if q.campaign:
+        where.append(r.campaign == q.campaign)
+    if q.survey:
+        where.append(r.survey_id == q.survey)
+    return select(r.id, r.survey_id).where(*where).subquery("period_responses")
+
+
+def survey_tables(session: Session, q: ReportQuery) -> list[Table]:
+    """Responses, answers per choice, ratings, free-text themes and the free text itself."""
+    return [
+        _survey_responses(session, q),
+        _survey_choices(session, q),
+        _survey_ratings(session, q),
+        _survey_themes(session, q),
+        _survey_free_text(session, q),
+    ]
+
+
+def _survey_responses(session: Session, q: ReportQuery) -> Table:
+    r, s = _c(SurveyResponse), _c(SurveyRecord)
+    period = _responses(q)
+    channel = func.coalesce(r.channel, literal("direct"))
+    rows = session.execute(
+        select(s.id, s.title, r.source, channel, func.count(r.id))
+        .select_from(_t(SurveyResponse))
+        .join(period, period.c.id == r.id)
+        .join(_t(SurveyRecord), s.id == r.survey_id)
+        .group_by(s.id, s.title, r.source, channel)
+        .order_by(s.id, r.source, channel)
+    ).all()
+    return Table(
+        "survey_responses",
+        "Survey responses, by where they came from (web page through a channel's link, "
+        "or In The Know reply)",
+        ["survey", "title", "source", "channel", "responses"],
+        [list(row) for row in rows],
+    )
+
+
+def _answered(q: ReportQuery) -> Any:
+    """Per question, how many of the period's responses answered it."""
+    a = _c(SurveyAnswer)
+    period = _responses(q)
+    return (
+        select(a.question_id, func.count(func.distinct(a.response_id)).label("answered"))
+        .join(period, period.c.id == a.response_id)
+        .where(a.question_id.is_not(None))
+        .group_by(a.question_id)
+        .subquery("answered")
+    )
+
+
+def _survey_choices(session: Session, q: ReportQuery) -> Table:
+    """Every choice of every question of the surveys answered in the period, even those
+    nobody picked (a left join from the choices), with their share of the question's
+    respondents; a choice since taken out of the survey shows only if it was picked."""
+    qu, ch, a = _c(SurveyQuestion), _c(SurveyChoice), _c(SurveyAnswer)
+    period = _responses(q)
+    picked = (
+        select(a.id, a.choice_id)
+        .join(period, period.c.id == a.response_id)
+        .where(a.choice_id.is_not(None))
+        .subquery("picked")
+    )
+    answered = _answered(q)
+    count = func.count(picked.c.id)
+    rows = session.execute(
+        select(
+            qu.survey_id,
+            qu.position,
+            qu.text,
+            ch.position,
+            ch.label,
+            count,
+            func.max(func.coalesce(answered.c.answered, 0)),
+        )
+        .select_from(_t(SurveyQuestion))
+        .join(_t(SurveyChoice), ch.question_id == qu.id)
+        .outerjoin(picked, picked.c.choice_id == ch.id)
+        .outerjoin(answered, answered.c.question_id == qu.id)
+        .where(qu.survey_id.in_(select(period.c.survey_id)))
+        .group_by(qu.survey_id, qu.id, qu.position, qu.text, ch.id, ch.position, ch.label)
+        .having(ch.current | (count > 0))
+        .order_by(qu.survey_id, qu.position, qu.id, ch.position, ch.id)
+    ).all()
+    return Table(
+        "survey_choices",
+        "Survey answers per choice (share of those who answered the question)",
+        ["survey", "question_no", "question", "choice", "answers", "share_pct"],
+        [
+            [sid, qpos, text, label, n, round(100.0 * n / total, 1) if total else 0.0]
+            for sid, qpos, text, _cpos, label, n, total in rows
+        ],
+    )
+
+
+def _survey_ratings(session: Session, q: ReportQuery) -> Table:
+    qu, ch, a = _c(SurveyQuestion), _c(SurveyChoice), _c(SurveyAnswer)
+    period = _responses(q)
+    rows = session.execute(
+        select(
+            qu.survey_id,
+            qu.position,
+            qu.text,
+            func.count(a.id),
+            func.avg(cast(ch.key, Integer) * 1.0),
+        )
+        .select_from(_t(SurveyAnswer))
+        .join(period, period.c.id == a.response_id)
+        .join(_t(SurveyChoice), ch.id == a.choice_id)
+        .join(_t(SurveyQuestion), qu.id == ch.question_id)
+        .where(qu.kind == "rating")
+        .group_by(qu.survey_id, qu.id, qu.position, qu.text)
+        .order_by(qu.survey_id, qu.position)
+    ).all()
+    return Table(
+        "survey_ratings",
+        "Survey ratings (1 to 5)",
+        ["survey", "question_no", "question", "answers", "mean"],
+        [[sid, pos, text, n, round(float(mean), 2)] for sid, pos, text, n, mean in rows],
+    )
+
+
+def _survey_themes(session: Session, q: ReportQuery) -> Table:
+    """Free-text answers per question and scenario the classifier found in them; an answer
+    with no scenario is "other", one not yet through the classifier "not yet tagged"."""
+    qu, a, tag = _c(SurveyQuestion), _c(SurveyAnswer), _c(SurveyAnswerScenario)
+    period = _responses(q)
+    scenario = func.coalesce(
+        tag.scenario,
+        case((a.tagged_at.is_(None), literal("not yet tagged")), else_=literal("other")),
+    )
+    position = func.coalesce(qu.position, literal(0))
+    question = func.coalesce(qu.text, literal(NO_QUESTION))
+    rows = session.execute(
+        select(period.c.survey_id, position, question, scenario, func.count(func.distinct(a.id)))
+        .select_from(_t(SurveyAnswer))
+        .join(period, period.c.id == a.response_id)
+        .outerjoin(_t(SurveyQuestion), qu.id == a.question_id)
+        .outerjoin(_t(SurveyAnswerScenario), tag.answer_id == a.id)
+        .where(a.choice_id.is_(None))
+        .group_by(period.c.survey_id, position, question, scenario)
+        .order_by(period.c.survey_id, position, func.count(func.distinct(a.id)).desc(), scenario)
+    ).all()
+    return Table(
+        "survey_themes",
+        "Free-text survey answers by scenario (an answer can mention several)",
+        ["survey", "question_no", "question", "scenario", "answers"],
+        [list(row) for row in rows],
+    )
+
+
+def _survey_free_text(session: Session, q: ReportQuery) -> Table:
+    """The newest free text, with phone numbers, emails and the like redacted."""
+    qu, a, r, tag = (
+        _c(SurveyQuestion),
+        _c(SurveyAnswer),
+        _c(SurveyResponse),
+        _c(SurveyAnswerScenario),
+    )
+    period = _responses(q)
+    rows = session.execute(
+        select(
+            a.id,
+            r.survey_id,
+            func.coalesce(qu.position, literal(0)),
+            r.submitted_at,
+            func.coalesce(r.channel, literal("direct")),
+            a.text,
+        )
+        .select_from(_t(SurveyAnswer))
+        .join(period, period.c.id == a.response_id)
+        .join(_t(SurveyResponse), r.id == a.response_id)
+        .outerjoin(_t(SurveyQuestion), qu.id == a.question_id)
+        .where(a.choice_id.is_(None), a.text.is_not(None))
+        .order_by(r.submitted_at.desc(), a.id.desc())
+        .limit(FREE_TEXT_ROWS)
+    ).all()
+    tags: dict[int, list[str]] = {}
+    if rows:
+        for answer_id, scenario in session.execute(
+            select(tag.answer_id, tag.scenario)
+            .where(tag.answer_id.in_([row[0] for row in rows]))
+            .order_by(tag.answer_id, tag.scenario)
+        ):
+            tags.setdefault(answer_id, []).append(scenario)
+    return Table(
+        "survey_free_text",
+        f"Free-text survey answers, newest first (at most {FREE_TEXT_ROWS}; personal details "
+        "redacted)",
+        ["survey", "question_no", "day", "channel", "scenarios", "text"],
+        [
+            [
+                sid,
+                pos,
+                submitted.astimezone(q.tz).date().isoformat(),
+                channel,
+                ", ".join(tags.get(answer_id, [])) or "other",
+                redact(text),
+            ]
+            for answer_id, sid, pos, submitted, channel, text in rows
+        ],
     )

@@ -4,6 +4,8 @@
 - dead letters (raw bytes) are deleted after ``dead_letters_days``;
 - messages are deleted after ``messages_days``, with their attachments and tags, the replies
   to them, and any case left with no message; so are bookings of meetings that long past;
+- survey free text is emptied after ``messages_days`` (its choices and scenario tags stay;
+  answers taken from an In The Know reply go with the reply's message);
 - expired console sessions and old sign-in attempts go too.
 The audit log keeps only ids and states, never text, and stays whole so its hash chain can
 still be verified. A dry run counts without deleting; every real purge is audited (counts).
@@ -30,6 +32,7 @@ from bot.models import (
     SignInAttempt,
     WebSession,
 )
+from bot.survey_store import clear_old_free_text
 
 SIGN_IN_ATTEMPT_DAYS = 90
 
@@ -44,6 +47,7 @@ class PurgeReport:
     bookings_deleted: int = 0
     sessions_deleted: int = 0
     sign_in_attempts_deleted: int = 0
+    survey_texts_cleared: int = 0
 
 
 def _t(model: Any) -> Any:
@@ -98,6 +102,10 @@ def purge(
         sign_in_attempts_deleted=_count(
             session, attempts, attempts.c.at < now - timedelta(days=SIGN_IN_ATTEMPT_DAYS)
         ),
+    )
+    # Survey free text: emptied with the messages' period; choices and scenario tags stay.
+    report.survey_texts_cleared = clear_old_free_text(
+        session, before=message_cutoff, dry_run=dry_run
     )
     if dry_run:
         return report

@@ -8,10 +8,14 @@ in ``bot.errors`` so the caller can tell a rate limit from an expired token.
 
 from __future__ import annotations
 
+import functools
+import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, TypeVar, cast, runtime_checkable
 
 from starlette.requests import Request
 
@@ -24,6 +28,9 @@ from bot.messages import (
     OutboundReply,
     PublishedPost,
 )
+
+log = logging.getLogger(__name__)
+ParseFn = TypeVar("ParseFn", bound=Callable[..., "Batch"])
 
 
 @dataclass(frozen=True)
@@ -126,3 +133,52 @@ async def read_capped(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def listed(container: object, key: str) -> list[Any]:
+    """The list a payload holds under ``key``: absent or null is none, anything else a fault.
+
+    A value of the wrong type raises ``MalformedPayload``, so the caller dead-letters the
+    payload instead of silently reading nothing from it.
+    """
+    if not isinstance(container, dict):
+        raise MalformedPayload(f"expected an object holding {key!r}")
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise MalformedPayload(f"{key!r} is a {type(value).__name__}, not a list")
+    return value
+
+
+class MalformedPayload(ValueError):
+    """A payload whose shape is not the platform's."""
+
+
+def parser(origin: str) -> Callable[[ParseFn], ParseFn]:
+    """Mark a parser of outside data: if it fails on something nobody foresaw, keep the payload.
+
+    Parsers dead-letter what they do not understand item by item; this is the net under
+    them, so a parser bug or a payload of a shape never seen costs a dead letter (retried
+    once the parser is fixed), never the message. The payload is the last positional
+    argument: bytes as they came, or a decoded page, kept as JSON.
+    """
+
+    def wrap(parse: ParseFn) -> ParseFn:
+        @functools.wraps(parse)
+        def guarded(*args: Any, **kwargs: Any) -> Batch:
+            try:
+                return parse(*args, **kwargs)
+            except Exception as exc:
+                payload = args[-1] if args else None
+                raw = (
+                    payload
+                    if isinstance(payload, bytes)
+                    else json.dumps(payload, default=str).encode()
+                )
+                log.warning("%s payload not understood, dead-lettered: %r", origin, exc)
+                return Batch(failures=[Undeliverable(raw, f"not understood: {exc!r}", origin)])
+
+        return cast(ParseFn, guarded)
+
+    return wrap

@@ -40,7 +40,6 @@ import requests
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import PlainTextResponse
-from pydantic import ValidationError
 
 from bot.clock import Clock, SystemClock
 from bot.config import FacebookSettings
@@ -69,6 +68,8 @@ from channels.base import (
     ChannelStatus,
     Health,
     Undeliverable,
+    listed,
+    parser,
     read_capped,
 )
 from channels.registry import PLATFORM_CAPABILITIES
@@ -419,7 +420,7 @@ class FacebookChannel(BaseChannel):
             except PermanentError as exc:  # e.g. the post was deleted since it was listed
                 log.warning("facebook: comments of post %s not readable: %s", post_id, exc)
                 return since, True
-            for comment in page.get("data", []):
+            for comment in listed(page, "data"):
                 created = _epoch(comment.get("created_time")) if isinstance(comment, dict) else None
                 if created is not None and created < since:
                     continue  # Graph's own ``since`` should have left it out
@@ -459,6 +460,7 @@ class FacebookChannel(BaseChannel):
 
         return make
 
+    @parser("poll")
     def parse_polled(self, payload: bytes) -> Batch:
         """Re-read one dead-lettered polled comment (for `deadletter retry`)."""
         try:
@@ -475,6 +477,7 @@ class FacebookChannel(BaseChannel):
         return Batch(messages=messages, failures=failures)
 
     # -- parsing (pure) ------------------------------------------------------------------
+    @parser("webhook")
     def parse(self, payload: bytes) -> Batch:
         """A webhook body, already signature-checked."""
         try:
@@ -490,9 +493,9 @@ class FacebookChannel(BaseChannel):
         messages: list[InboundMessage] = []
         failures: list[Undeliverable] = []
         for entry in body["entry"]:
-            for event in entry.get("messaging", []) if isinstance(entry, dict) else []:
+            for event in listed(entry, "messaging"):
                 self._collect(self._messaging(event), event, messages, failures)
-            for change in entry.get("changes", []) if isinstance(entry, dict) else []:
+            for change in listed(entry, "changes"):
                 self._collect(self._comment(change), change, messages, failures)
         return Batch(messages=messages, failures=failures)
 
@@ -506,7 +509,7 @@ class FacebookChannel(BaseChannel):
     ) -> None:
         try:
             message = make()
-        except (KeyError, TypeError, ValueError, AttributeError, ValidationError) as exc:
+        except Exception as exc:  # anything wrong with one item dead-letters that item
             failures.append(
                 Undeliverable(
                     json.dumps(raw).encode(), f"{origin} event not understood: {exc!r}", origin

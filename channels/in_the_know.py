@@ -8,7 +8,8 @@ members answer by replying to the email. So this adapter
   hashed, automatic replies skipped; a reply's conversation is the alert it answers;
 - takes replies pushed by the Alert system or a relay at ``POST /webhooks/in-the-know``,
   signed with the shared contract key (docs/channels/in-the-know.md is the contract);
-- answers members by email (SMTP) - that arrives with the web console issue.
+- answers members by email through the bot's mail server (``smtp``, bot/mailer.py), as a
+  reply threaded under the email the member sent.
 
 The IMAP cursor is ``<UIDVALIDITY>:<last UID read>``. Emails are only peeked at while
 read; the pipeline saves the cursor after it has committed what a round returned, so at
@@ -32,8 +33,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
+from email.errors import MessageError
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import format_datetime, make_msgid
 from html.parser import HTMLParser
 from typing import Any, ClassVar, Literal
 
@@ -44,10 +47,27 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from bot.config import InTheKnowSettings
+from bot.config import InTheKnowSettings, SmtpSettings
 from bot.errors import AuthError, ChannelError, ConfigError, PermanentError, TransientError
-from bot.messages import Attachment, AttachmentKind, Author, Capabilities, InboundMessage
-from channels.base import BaseChannel, Batch, ChannelStatus, Health, Undeliverable, read_capped
+from bot.mailer import AnswerLost, Mailer
+from bot.messages import (
+    Attachment,
+    AttachmentKind,
+    Author,
+    Capabilities,
+    DeliveryResult,
+    InboundMessage,
+    OutboundReply,
+)
+from channels.base import (
+    BaseChannel,
+    Batch,
+    ChannelStatus,
+    Health,
+    Undeliverable,
+    parser,
+    read_capped,
+)
 from channels.registry import PLATFORM_CAPABILITIES
 
 log = logging.getLogger(__name__)
@@ -261,6 +281,7 @@ def _sent_at(message: EmailMessage, now: datetime) -> datetime:
     return min(sent, now)  # a sender's clock must not outlive retention
 
 
+@parser("email")
 def parse_email(raw: bytes, *, origin: str = "imap", now: datetime | None = None) -> Batch:
     """One member's reply as a message; automatic replies produce nothing.
 
@@ -353,6 +374,7 @@ def _problems(exc: ValidationError) -> str:
     )
 
 
+@parser("push")
 def parse_push(body: bytes, *, now: datetime) -> Batch:
     """One pushed reply; anything not understood becomes a dead letter with its bytes."""
     try:
@@ -391,6 +413,67 @@ def parse_push(body: bytes, *, now: datetime) -> Batch:
     return Batch(messages=[message])
 
 
+# -- replies to members (pure) --------------------------------------------------------------
+# The channel never reads the database, so the subject of the member's email is not at hand;
+# In-Reply-To and References thread the reply under it in the member's mail client.
+REPLY_SUBJECT = "Re: your reply to In The Know"
+_ATOM = r"[^@\s<>()\[\],;:\"\\]+"
+_ADDRESS = re.compile(f"{_ATOM}@{_ATOM}(?:\\.{_ATOM})+")
+
+
+def thread_headers(reply: OutboundReply) -> dict[str, str]:
+    """In-Reply-To and References for an answer to the stored message, when it has a Message-ID.
+
+    A stored email's external id is its own Message-ID (``parse_email``), as is that of a
+    pushed reply relayed from an email (``email_message_id``); an emailed reply's conversation
+    is the first Message-ID of its References, the alert it answered. A hash standing in for a
+    missing or overlong Message-ID (``sha256:``), or a push id, threads nothing: the answer
+    still goes, as a new email.
+    """
+    parent = reply.in_reply_to_external_id
+    if not _MESSAGE_ID.fullmatch(parent):
+        return {}
+    root = [reply.conversation_id] if _MESSAGE_ID.fullmatch(reply.conversation_id) else []
+    return {"In-Reply-To": parent, "References": " ".join(dict.fromkeys([*root, parent]))}
+
+
+def compose_reply(reply: OutboundReply, *, sender: str, at: datetime) -> EmailMessage:
+    """The plain-text email that answers a member, or a ``PermanentError`` saying why none can.
+
+    The author id of an In The Know message is the member's email address, or
+    ``member:<id>`` when a pushed reply came without one: such a member can only be answered
+    from Neighbourhood Alert's own console.
+    """
+    recipient = reply.recipient_id
+    if recipient.startswith("member:"):
+        raise PermanentError(
+            "this member's reply was pushed without an email address, so campusbot cannot "
+            "email them: send the reply through Neighbourhood Alert's own console",
+            channel="in_the_know",
+        )
+    message = EmailMessage()
+    try:
+        if not _ADDRESS.fullmatch(recipient):
+            raise ValueError("not an email address")
+        message["To"] = recipient
+    except (ValueError, TypeError, IndexError, MessageError) as exc:
+        raise PermanentError(
+            f"the member's id is not an address an email can go to ({exc})",
+            channel="in_the_know",
+        ) from exc
+    message["From"] = sender
+    message["Subject"] = REPLY_SUBJECT
+    message["Date"] = format_datetime(at)
+    domain = sender.rpartition("@")[2] or "campusbot.invalid"
+    message["Message-ID"] = make_msgid(idstring="campusbot.itk-reply", domain=domain)
+    for name, value in thread_headers(reply).items():
+        message[name] = value
+    if not reply.by_human:
+        message["Auto-Submitted"] = "auto-replied"  # RFC 3834: no out-of-office replies back
+    message.set_content(reply.text)
+    return message
+
+
 # -- the channel -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Opened:
@@ -424,12 +507,20 @@ class InTheKnowChannel(BaseChannel):
     capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["in_the_know"]
 
     def __init__(
-        self, settings: InTheKnowSettings, *, now: Callable[[], datetime] | None = None
+        self,
+        settings: InTheKnowSettings,
+        *,
+        smtp: SmtpSettings | None = None,
+        now: Callable[[], datetime] | None = None,
     ) -> None:
+        """``smtp``: the mail server replies go through. Without it (or while it is incomplete)
+        the mailbox is still read, replies fail with the settings to fix, and ``check`` says so.
+        """
         missing = settings.missing()
         if missing:
             raise ConfigError(f"in_the_know is missing {', '.join(missing)}")
         self.settings = settings
+        self.smtp = smtp or SmtpSettings()
         self._now = now or (lambda: datetime.now(UTC))
 
     def parse(self, payload: bytes) -> Batch:
@@ -522,14 +613,53 @@ class InTheKnowChannel(BaseChannel):
                 imap.logout()
 
     def check(self) -> ChannelStatus:
-        """Can we log in and open the folder? Never raises for a refused password."""
+        """Can we log in and open the folder, and could replies be emailed? Never raises for
+        a refused password. The mail server itself is not called: a failed send says why."""
         try:
             with self._opened() as box:
-                return ChannelStatus(Health.OK, f"{self.settings.mailbox}: {box.exists} emails")
+                mailbox = f"{self.settings.mailbox}: {box.exists} emails"
         except AuthError as exc:
             return ChannelStatus(Health.NEEDS_AUTH, str(exc))
         except ChannelError as exc:
             return ChannelStatus(Health.DEGRADED, str(exc))
+        gaps = self.smtp.missing()
+        if gaps:
+            return ChannelStatus(
+                Health.DEGRADED,
+                f"{mailbox}; replies cannot be emailed until you set " + ", ".join(gaps),
+            )
+        return ChannelStatus(Health.OK, mailbox)
+
+    # -- replies ---------------------------------------------------------------------------
+    def reply(self, reply: OutboundReply) -> DeliveryResult:
+        """Email the member, threaded under what they sent; the Message-ID is the external id.
+
+        An unreachable server or a 4xx reply is retried later. A refused address (5xx) is
+        permanent, and so is a server that took the whole email and then went silent: it may
+        have delivered it, so a person checks before resending, as with every channel's sends.
+        """
+        gaps = self.smtp.missing()
+        if gaps:
+            raise PermanentError(
+                "replies to In The Know members are emailed through the mail server under "
+                "smtp; set " + ", ".join(gaps),
+                channel=self.name,
+            )
+        message = compose_reply(reply, sender=self.smtp.from_address or "", at=self._now())
+        try:
+            with Mailer(self.smtp) as mailer:
+                mailer.send(message, reply.recipient_id)
+        except AnswerLost as exc:
+            raise PermanentError(
+                f"{exc}: check the mail server's log before resending, so the member does not "
+                "get it twice",
+                channel=self.name,
+            ) from exc
+        except TransientError as exc:
+            raise TransientError(f"reply not emailed yet: {exc}", channel=self.name) from exc
+        except PermanentError as exc:
+            raise PermanentError(f"reply not emailed: {exc}", channel=self.name) from exc
+        return DeliveryResult(external_id=str(message["Message-ID"]), delivered_at=self._now())
 
     def fetch(self, cursor: str | None) -> Batch:
         """Emails with a UID above the cursor, oldest first, at most ``IMAP_BATCH`` a round."""

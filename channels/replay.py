@@ -16,7 +16,7 @@ from typing import BinaryIO, ClassVar
 from pydantic import ValidationError
 
 from bot.messages import Capabilities, InboundMessage
-from channels.base import BaseChannel, Batch, Undeliverable
+from channels.base import BaseChannel, Batch, Undeliverable, parser
 
 DEFAULT_BATCH = 500
 MAX_LINE_BYTES = 1024 * 1024
@@ -67,6 +67,7 @@ class ReplayChannel(BaseChannel):
             at_end = handle.read(1) == b""
             return Batch(messages, failures, _encode_cursor(position, line_no), exhausted=at_end)
 
+    @parser("payload")
     def parse(self, payload: bytes) -> Batch:
         parsed = self._parse_line(payload, 1, "payload")
         if isinstance(parsed, Undeliverable):

@@ -27,7 +27,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -39,7 +39,6 @@ import tweepy
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 
 from bot.clock import SystemClock
 from bot.config import TwitterSettings
@@ -78,6 +77,8 @@ from channels.base import (
     ChannelStatus,
     Health,
     Undeliverable,
+    listed,
+    parser,
     read_capped,
 )
 from channels.limits import TWEET_LIMIT, has_url, parse_tweet
@@ -143,6 +144,20 @@ class _Bill:
     endpoint: str
     kind: CostKind
     purpose: str
+
+
+def _engagement(tweet: dict[str, Any]) -> dict[str, float]:
+    """X's counters mapped onto the engagement names every channel reports under."""
+    public = tweet.get("public_metrics") or {}
+    private = tweet.get("non_public_metrics") or {}
+    figures = {
+        "views": private.get("impression_count", public.get("impression_count")),
+        "reactions": public.get("like_count"),
+        "replies": public.get("reply_count"),
+        "shares": (public.get("retweet_count") or 0) + (public.get("quote_count") or 0),
+        "link_clicks": private.get("url_link_clicks"),
+    }
+    return {name: float(value) for name, value in figures.items() if isinstance(value, int)}
 
 
 def _units(kind: CostKind, body: dict[str, Any]) -> int:
@@ -322,6 +337,45 @@ class TwitterChannel(BaseChannel):
             return ChannelStatus(Health.DEGRADED, str(exc))
         return ChannelStatus(Health.OK, f"@{me.get('data', {}).get('username', '?')}")
 
+    # -- metrics -------------------------------------------------------------------------
+    def follower_count(self) -> int:
+        """The account's followers now (reports store it as a daily snapshot)."""
+        me = self._call(
+            self.client.get_me,
+            user_auth=True,
+            user_fields=["public_metrics"],
+            bill=_Bill("GET", "/2/users/me", CostKind.USER_READ, "metrics"),
+        )
+        count = me.get("data", {}).get("public_metrics", {}).get("followers_count")
+        if not isinstance(count, int):
+            raise TransientError("X returned no follower count", channel=self.name)
+        return count
+
+    def post_metrics(self, tweet_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+        """Lifetime totals of the account's own tweets, under the names reports use.
+
+        Impressions and link clicks are private metrics, given only to the account's own
+        user token and only for 30 days; where X refuses them, the public ones still count.
+        """
+        totals: dict[str, dict[str, float]] = {}
+        for start in range(0, len(tweet_ids), 100):
+            ids = list(tweet_ids[start : start + 100])
+            bill = _Bill("GET", "/2/tweets", CostKind.POST_READ, "metrics")
+            try:
+                page = self._call(
+                    self.client.get_tweets, ids, user_auth=True, bill=bill,
+                    tweet_fields=["public_metrics", "non_public_metrics", "organic_metrics"],
+                )  # fmt: skip
+            except PermanentError:  # e.g. older than 30 days: private metrics refused
+                page = self._call(
+                    self.client.get_tweets, ids, user_auth=True, bill=bill,
+                    tweet_fields=["public_metrics"],
+                )  # fmt: skip
+            for tweet in page.get("data") or []:
+                if isinstance(tweet, dict) and "id" in tweet:
+                    totals[str(tweet["id"])] = _engagement(tweet)
+        return totals
+
     # -- polling -------------------------------------------------------------------------
     def fetch(self, cursor: str | None) -> Batch:
         state = json.loads(cursor) if cursor else {}
@@ -421,10 +475,11 @@ class TwitterChannel(BaseChannel):
         return messages, failures, newest
 
     # -- parsing (pure) ------------------------------------------------------------------
+    @parser("mentions")
     def parse_v2_tweets(self, page: dict[str, Any]) -> Batch:
         users, media = _includes(page)
         messages, failures = [], []
-        for tweet in page.get("data", []):
+        for tweet in listed(page, "data"):
             if tweet.get("author_id") == self.user_id:
                 continue  # our own replies appear among our mentions
             try:
@@ -462,7 +517,7 @@ class TwitterChannel(BaseChannel):
                         raw=tweet,
                     )
                 )
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            except Exception as exc:  # anything wrong with one item dead-letters that item
                 failures.append(
                     Undeliverable(
                         json.dumps(tweet).encode(), f"tweet not understood: {exc!r}", "mentions"
@@ -470,10 +525,11 @@ class TwitterChannel(BaseChannel):
                 )
         return Batch(messages=messages, failures=failures)
 
+    @parser("dm_events")
     def parse_v2_dms(self, page: dict[str, Any]) -> Batch:
         users, media = _includes(page)
         messages, failures = [], []
-        for event in page.get("data", []):
+        for event in listed(page, "data"):
             if event.get("event_type") != "MessageCreate" or event.get("sender_id") == self.user_id:
                 continue
             try:
@@ -502,7 +558,7 @@ class TwitterChannel(BaseChannel):
                         raw=event,
                     )
                 )
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            except Exception as exc:  # anything wrong with one item dead-letters that item
                 failures.append(
                     Undeliverable(
                         json.dumps(event).encode(), f"DM event not understood: {exc!r}", "dm_events"
@@ -510,6 +566,7 @@ class TwitterChannel(BaseChannel):
                 )
         return Batch(messages=messages, failures=failures)
 
+    @parser("poll")
     def parse_polled(self, payload: bytes) -> Batch:
         """Re-read one dead-lettered tweet or DM event from polling (for `deadletter retry`)."""
         try:
@@ -530,6 +587,7 @@ class TwitterChannel(BaseChannel):
             out.append(Attachment(kind=_kind(item.get("type")), url=_best_url(item)))
         return out
 
+    @parser("webhook")
     def parse(self, payload: bytes) -> Batch:
         """An Account Activity webhook body (v1.1 shapes), already signature-checked."""
         try:
@@ -543,7 +601,7 @@ class TwitterChannel(BaseChannel):
                 failures=[Undeliverable(payload, "webhook body is not an object", "webhook")]
             )
         messages, failures = [], []
-        for tweet in body.get("tweet_create_events", []):
+        for tweet in listed(body, "tweet_create_events"):
             try:
                 if tweet["user"]["id_str"] == self.user_id:
                     continue
@@ -586,7 +644,7 @@ class TwitterChannel(BaseChannel):
                         raw=tweet,
                     )
                 )
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            except Exception as exc:  # anything wrong with one item dead-letters that item
                 failures.append(
                     Undeliverable(
                         json.dumps(tweet).encode(),
@@ -595,7 +653,7 @@ class TwitterChannel(BaseChannel):
                     )
                 )
         users = body.get("users", {})
-        for event in body.get("direct_message_events", []):
+        for event in listed(body, "direct_message_events"):
             try:
                 if event.get("type") != "message_create":
                     continue
@@ -631,7 +689,7 @@ class TwitterChannel(BaseChannel):
                         raw=event,
                     )
                 )
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            except Exception as exc:  # anything wrong with one item dead-letters that item
                 failures.append(
                     Undeliverable(
                         json.dumps(event).encode(), f"webhook DM not understood: {exc!r}", "webhook"

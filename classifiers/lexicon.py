@@ -49,6 +49,21 @@ _LEXICONS: dict[str, list[str]] = {
         r"bike (?:gone|lock)",
         r"trying (?:door|car) handles",
         r"tried (?:the|my|our) door",
+        r"had (?:it|them) away",
+        r"done over",
+        r"emptied",
+        r"skimm\w*",
+        r"dipping",
+        r"gone from",
+        r"jemm\w*",
+        r"tried the handles?",
+        r"door handles",
+        r"cash machine",
+        r"fake (?:landlord|charity|parking)",
+        r"deposit",
+        r"bolt cutters",
+        r"bike (?:mark\w*|regist\w*)",
+        r"catalytic converter",
     ],
     "drugs": [
         r"drugs?",
@@ -89,6 +104,25 @@ _LEXICONS: dict[str, list[str]] = {
         r"heroin",
         r"smack",
         r"mashed",
+        r"lines?",
+        r"snort\w*",
+        r"bagging up",
+        r"runners?",
+        r"cuckoo\w*",
+        r"bong",
+        r"xans?",
+        r"acid",
+        r"tripping",
+        r"pingers",
+        r"mandy",
+        r"spice",
+        r"vapes?",
+        r"something in (?:my|her|his|their) drink",
+        r"put something in",
+        r"drugged",
+        r"adderall",
+        r"ritalin",
+        r"modafinil",
     ],
     "criminal_damage": [
         r"smash(?:ed|ing)",
@@ -115,6 +149,23 @@ _LEXICONS: dict[str, list[str]] = {
         r"dented",
         r"wrecked",
         r"trashed",
+        r"put through",
+        r"ripped off",
+        r"kicked (?:off|down)",
+        r"snapping",
+        r"bent",
+        r"tyres? (?:let down|cut|punctured|stabbed)",
+        r"superglu\w*",
+        r"glued",
+        r"set alight",
+        r"alight",
+        r"burnt",
+        r"bin fires?",
+        r"defaced",
+        r"cracked",
+        r"scorched",
+        r"egg(?:s|ing)",
+        r"broken glass",
     ],
     "anti_social_behaviour": [
         r"noise",
@@ -135,7 +186,8 @@ _LEXICONS: dict[str, list[str]] = {
         r"screaming",
         r"revving",
         r"boy racers?",
-        r"e-?scooters?",
+        r"e-scooters?",
+        r"escooters?",
         r"litter\w*",
         r"fly[- ]?tip\w*",
         r"dumped",
@@ -152,6 +204,31 @@ _LEXICONS: dict[str, list[str]] = {
         r"all night",
         r"neighbours?",
         r"drunk",
+        r"lairy",
+        r"yobs?",
+        r"blaring",
+        r"bangers",
+        r"wheelies",
+        r"loiter\w*",
+        r"hassl\w*",
+        r"pester\w*",
+        r"buzzers?",
+        r"knock(?:ing)? and run\w*",
+        r"wolf whistl\w*",
+        r"followed",
+        r"following",
+        r"staring",
+        r"kerb[- ]crawl\w*",
+        r"revv\w*",
+        r"doughnuts",
+        r"burnouts",
+        r"tailgat\w*",
+        r"congregat\w*",
+        r"hanging (?:round|around|about)",
+        r"hang (?:round|around|about)",
+        r"swearing",
+        r"abuse at",
+        r"spat",
     ],
     "mental_health": [
         r"suicid\w*",
@@ -193,6 +270,29 @@ _LEXICONS: dict[str, list[str]] = {
         r"better off without",
         r"want to die",
         r"don't want to be here",
+        r"greetin",
+        r"can't get out of bed",
+        r"not eating",
+        r"sectioned",
+        r"crisis",
+        r"meds",
+        r"bipolar",
+        r"psychosis",
+        r"voices",
+        r"hearing things",
+        r"self[- ]?destruct\w*",
+        r"burden",
+        r"disappointment",
+        r"empty",
+        r"numb",
+        r"giving (?:my|his|her) (?:stuff|things) away",
+        r"said goodbye",
+        r"goodbye",
+        r"last message",
+        r"papyrus",
+        r"shout 85258",
+        r"grief",
+        r"griev\w*",
     ],
     "violent_crime": [
         r"assault\w*",
@@ -235,6 +335,111 @@ _LEXICONS: dict[str, list[str]] = {
         r"bleeding",
         r"injur\w*",
         r"hurt",
+        r"slapp?(?:ed|ing)",
+        r"shov(?:ed|ing)",
+        r"push(?:ed|ing) (?:me|him|her|them)",
+        r"spat (?:at|in|on)",
+        r"throttl\w*",
+        r"squar(?:ing|ed) up",
+        r"swinging",
+        r"scrap(?:ping)?",
+        r"brawl\w*",
+        r"kicking (?:his|her|their) head",
+        r"pinned",
+        r"hands round",
+        r"by the throat",
+        r"bum",
+        r"touch(?:ing|ed) (?:my|her|his)",
+        r"hammer",
+        r"bat",
+        r"crossbow",
+        r"cleaver",
+        r"shank\w*",
+        r"knifepoint",
+        r"knifed",
+        r"non[- ]molestation",
+        r"controll(?:ing|ed)",
+        r"coercive",
+        r"hate crime",
+        r"racis\w*",
+        r"homophob\w*",
+    ],
+    "joke": [
+        r"lol",
+        r"lmao",
+        r"haha\w*",
+        r"jk",
+        r"joke|joking|jokes",
+        r"not literally",
+        r"obviously",
+        r"😂",
+        r"🤣",
+        r"💀",
+        r"🙃",
+        r"😭",
+        r"😅",
+        r"🫠",
+        r"emotionally",
+        r"not a police (?:matter|thing)",
+    ],
+    "safe": [
+        r"i'm (?:safe|fine|ok|okay|alright)",
+        r"i am (?:safe|fine|ok|okay|alright)",
+        r"she's (?:safe|fine|ok|okay|alright) now",
+        r"he's (?:safe|fine|ok|okay|alright) now",
+        r"they're (?:safe|fine|ok|okay|alright) now",
+        r"we're (?:safe|fine|ok|okay|alright) now",
+        r"everyone's (?:safe|fine|ok|okay|alright)",
+        r"no one (?:was |got )?(?:hurt|injured)",
+        r"nobody (?:was |got )?(?:hurt|injured)",
+        r"not (?:hurt|injured)",
+        r"not (?:in danger|urgent|an emergency)",
+        r"all fine",
+        r"all good",
+        r"panic over",
+        r"ignore (?:me|my last)",
+        r"disregard",
+        r"sorry for the panic",
+        r"recovered",
+        r"healed",
+        r"doing (?:loads |much |a lot )?better",
+    ],
+    "danger": [
+        r"roof",
+        r"ledge",
+        r"edge",
+        r"bridge",
+        r"river",
+        r"ribble",
+        r"canal",
+        r"weir",
+        r"railway",
+        r"tracks",
+        r"stairwell",
+        r"rope",
+        r"bleach",
+        r"paracetamol",
+        r"tablets",
+        r"pills",
+        r"overdos\w*",
+        r"blue",
+        r"not responding",
+        r"can't wake",
+        r"passed out",
+        r"fitting",
+        r"breathing",
+        r"blood",
+        r"bleeding",
+        r"tonight",
+        r"my choice",
+        r"made my mind up",
+        r"plan",
+        r"note",
+        r"goodbye",
+        r"not be (?:here|around)",
+        r"wasn't (?:here|around)",
+        r"without me",
+        r"the pain",
     ],
     "hypothetical": [
         r"what (?:should|do|would|can) (?:i|we|you) do if",
@@ -250,7 +455,10 @@ _LEXICONS: dict[str, list[str]] = {
     ],
     "past": [
         r"last (?:week|month|year|term|night|weekend|friday|saturday)",
-        r"(?:days|weeks|months|years) ago",
+        r"days ago",
+        r"weeks ago",
+        r"months ago",
+        r"years ago",
         r"yesterday",
         r"earlier (?:today|this week)",
         r"in first year",
@@ -325,16 +533,77 @@ _LEXICONS: dict[str, list[str]] = {
     ],
 }
 
-# One pass over the text: each lexicon is a named group of one alternation.
-_PATTERN = re.compile(
-    r"(?<![\w'])(?:"
-    + "|".join(f"(?P<{name}>{'|'.join(words)})" for name, words in _LEXICONS.items())
-    + r")(?![\w'])"
-)
+def _is_phrase(word: str) -> bool:
+    """Entries that can span more than one token (a space, a hyphen) need the text itself."""
+    return " " in word or "-" in word
+
+
+_LEAD = re.compile(r"[\w']+")
+
+
+def _lead(phrase: str) -> str:
+    """What every match of a phrase starts with: its first token, cut to three characters."""
+    match = _LEAD.match(phrase)
+    if match is None or (len(match.group()) < 3 and phrase[match.end()] not in " -"):
+        raise ValueError(f"lexicon phrase {phrase!r} must start with a literal word")
+    return match.group()[:3]
+
+
+def _phrase_patterns() -> dict[str, re.Pattern[str]]:
+    """Phrases grouped by how their first token starts, each group one alternation.
+
+    A message only runs the groups whose lead it contains, instead of trying every phrase
+    at every position: one large alternation was the slowest step of classifying.
+    """
+    groups: dict[str, dict[str, list[str]]] = {}
+    for name, words in _LEXICONS.items():
+        for word in words:
+            if _is_phrase(word):
+                groups.setdefault(_lead(word), {}).setdefault(name, []).append(word)
+    return {
+        lead: re.compile(
+            r"(?<![\w'])(?:"
+            + "|".join(f"(?P<{name}>{'|'.join(ws)})" for name, ws in by_name.items())
+            + r")(?![\w'])"
+        )
+        for lead, by_name in groups.items()
+    }
+
+
+_PHRASES = _phrase_patterns()
+_WORDS = {
+    name: re.compile("|".join(w for w in words if not _is_phrase(w)))
+    for name, words in _LEXICONS.items()
+}
+_TOKEN = re.compile(r"[\w']+|[^\w\s]")
 _ORDER = {name: index for index, name in enumerate(_LEXICONS)}
+_CACHE_SIZE = 2**16
+_token_cache: dict[str, frozenset[str]] = {}
+
+
+def _lexicons_of(token: str) -> frozenset[str]:
+    """The lexicons a single token belongs to (cached: most tokens recur across messages)."""
+    found = _token_cache.get(token)
+    if found is None:
+        found = frozenset(name for name, pattern in _WORDS.items() if pattern.fullmatch(token))
+        if len(_token_cache) >= _CACHE_SIZE:
+            _token_cache.clear()
+        _token_cache[token] = found
+    return found
 
 
 def markers(normalised_text: str) -> list[str]:
     """Marker tokens for each lexicon the (already lower-cased) text draws on, in a fixed order."""
-    found = {match.lastgroup for match in _PATTERN.finditer(normalised_text)}
-    return [f"xx{name}" for name in sorted(found, key=lambda n: _ORDER[str(n)])]
+    found: set[str] = set()
+    seen: set[str] = set()
+    for token_match in _TOKEN.finditer(normalised_text):
+        token = token_match.group()
+        if token not in seen:
+            seen.add(token)
+            found.update(_lexicons_of(token))
+        phrases = _PHRASES.get(token[:3])
+        if phrases is not None:
+            match = phrases.match(normalised_text, token_match.start())
+            if match is not None:
+                found.add(str(match.lastgroup))
+    return [f"xx{name}" for name in sorted(found, key=_ORDER.__getitem__)]

@@ -31,7 +31,8 @@ from classifiers.text import prepare
 from classifiers.tokenizer import WordTokenizer  # noqa: F401  (registers the tokenizer)
 
 SEED = 20171121  # the first day of the Preston pilot
-NGRAMS = 1
+NGRAMS = 1  # scenarios: unigrams (bigrams dilute the unit-length features)
+INTENT_NGRAMS = 1
 HASH_LENGTH = 2**16
 TOKENIZER = "campusbot.WordTokenizer.v1"
 ARCHITECTURE = "campusbot.NormalisedBOW.v1"
@@ -44,21 +45,21 @@ LEARN_RATE = 0.01  # unit-length features need a larger step than raw counts
 BATCH_SIZE = 32
 
 
-def _bow(exclusive: bool) -> dict[str, object]:
+def _bow(exclusive: bool, ngrams: int) -> dict[str, object]:
     return {
         "@architectures": ARCHITECTURE,
         "exclusive_classes": exclusive,
-        "ngram_size": NGRAMS,
+        "ngram_size": ngrams,
         "length": HASH_LENGTH,
     }
 
 
 def build_pipeline() -> Language:
     nlp = spacy.blank("en", config={"nlp": {"tokenizer": {"@tokenizers": TOKENIZER}}})
-    tags = nlp.add_pipe("textcat_multilabel", name="tags", config={"model": _bow(False)})
+    tags = nlp.add_pipe("textcat_multilabel", name="tags", config={"model": _bow(False, NGRAMS)})
     for label in TAG_LABELS:
         tags.add_label(label)  # type: ignore[attr-defined]
-    intent = nlp.add_pipe("textcat", name="intent", config={"model": _bow(True)})
+    intent = nlp.add_pipe("textcat", name="intent", config={"model": _bow(True, INTENT_NGRAMS)})
     for label in INTENTS:
         intent.add_label(f"intent:{label}")  # type: ignore[attr-defined]
     nlp.add_pipe("safety_rules")
@@ -81,7 +82,7 @@ def _spacy_examples(
     return tags, intents
 
 
-def _fit(nlp: Language, examples: Sequence[Example], epochs: int = EPOCHS) -> None:
+def fit(nlp: Language, examples: Sequence[Example], epochs: int = EPOCHS) -> None:
     """Train in place, deterministically: fixed seed, fixed order of shuffles, fixed epochs."""
     fix_random_seed(SEED)
     rng = random.Random(SEED)
@@ -168,11 +169,11 @@ def data_fingerprint(examples: Sequence[Example]) -> str:
 def train(data_dir: Path = DATA_DIR) -> TrainResult:
     train_set, dev_set = load_split("train", data_dir), load_split("dev", data_dir)
     probe = build_pipeline()
-    _fit(probe, train_set)
+    fit(probe, train_set)
     thresholds = choose_thresholds(probe, dev_set)
     dev_report = evaluate(SpacyClassifier(probe, thresholds, "dev"), dev_set)
     final = build_pipeline()
-    _fit(final, [*train_set, *dev_set])
+    fit(final, [*train_set, *dev_set])
     version = data_fingerprint([*train_set, *dev_set])
     return TrainResult(SpacyClassifier(final, thresholds, version), EPOCHS, dev_report)
 

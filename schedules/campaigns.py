@@ -16,7 +16,15 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.errors import ConfigError
 
@@ -52,8 +60,17 @@ class Cadence(Strict):
 
 
 class Survey(Strict):
-    url: HttpUrl
+    """An external survey's ``url``, or the ``id`` of one of ours (schedules/surveys/)."""
+
+    url: HttpUrl | None = None
+    id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,63}$")
     label: str = Field(min_length=3, max_length=200)
+
+    @model_validator(mode="after")
+    def _url_or_id(self) -> Survey:
+        if (self.url is None) == (self.id is None):
+            raise ValueError("give the survey's url or its id, not both")
+        return self
 
 
 class CampaignPost(Strict):

@@ -41,11 +41,14 @@ def survey_link(
         )
     ).first()
     if link is None:
+        code = secrets.token_urlsafe(6)
+        # One of our own surveys: its page learns the channel from the code.
+        target = campaign.survey.url or f"{base_url.rstrip('/')}/survey/{code}"
         link = SurveyLink(
-            code=secrets.token_urlsafe(6),
+            code=code,
             campaign=campaign.name,
             channel=channel,
-            target_url=str(campaign.survey.url),
+            target_url=str(target),
             created_at=at,
         )
         session.add(link)

@@ -71,6 +71,13 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
             _guarded(app, "facebook", lambda: collect_facebook_insights(app)),
             INSIGHTS_EVERY_SECONDS,
         )
+    if "twitter" in app.channels():
+        from bot.insights import collect_twitter_metrics
+
+        daily["twitter_metrics"] = (
+            _guarded(app, "twitter", lambda: collect_twitter_metrics(app)),
+            INSIGHTS_EVERY_SECONDS,
+        )
 
     return {
         **polls,

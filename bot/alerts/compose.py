@@ -93,7 +93,7 @@ def compose(
     kind = "sla_breach" if reason is AlertReason.SLA_BREACH else "priority"
     subject = environment.get_template(f"alerts/{kind}.subject.j2").render(**context)
     body = environment.get_template(f"alerts/{kind}.txt.j2").render(**context)
-    sender = settings.alerts.from_address or ""
+    sender = settings.smtp.from_address or ""
     message = EmailMessage()
     message["From"] = sender
     message["To"] = notification.recipient

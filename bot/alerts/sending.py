@@ -29,7 +29,6 @@ from sqlmodel import Session, col, or_, select
 
 from bot import bulk
 from bot.alerts.compose import compose
-from bot.alerts.mailer import ConnectionLost, Mailer, reply_code
 from bot.alerts.raising import NOTIFICATIONS
 from bot.clock import Clock
 from bot.config import Settings
@@ -37,6 +36,7 @@ from bot.crud import audit
 from bot.db import Database
 from bot.delivery import backoff
 from bot.errors import PermanentError, TransientError
+from bot.mailer import ConnectionLost, Mailer, reply_code
 from bot.models import Alert, AlertNotification, Case, NotificationStatus
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def send_due(
         ).all()
     if not due:
         return report
-    with Mailer(settings.alerts) as smtp:
+    with Mailer(settings.smtp) as smtp:
         for notification_id in (i for i in due if i is not None):
             claimed = _claim(db, notification_id, clock)
             if claimed is None:

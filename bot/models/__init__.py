@@ -1,12 +1,20 @@
 """All tables, imported here so SQLModel.metadata (and Alembic) sees every one."""
 
 from bot.models.api_call import ApiCall
+from bot.models.api_token import ApiToken
 from bot.models.audit import AuditEntry
 from bot.models.case import Case, CaseStatus, Priority
 from bot.models.correction import Correction
 from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
 from bot.models.flag import SystemFlag
+from bot.models.incident_report import AttachmentFetch as AttachmentFetch
+from bot.models.incident_report import FetchStatus as FetchStatus
+from bot.models.incident_report import IncidentReport as IncidentReport
+from bot.models.incident_report import ReportEntry as ReportEntry
+from bot.models.incident_report import ReportKind as ReportKind
+from bot.models.incident_report import ReportStatus as ReportStatus
+from bot.models.incident_report import ReportStep as ReportStep
 from bot.models.media import MediaItem
 from bot.models.meeting import Booking, BookingStatus, MeetingSlot, SlotKind
 from bot.models.message import Message, MessageAttachment, MessageState
@@ -39,6 +47,7 @@ __all__ = [
     "AlertReason",
     "AlertRoute",
     "ApiCall",
+    "ApiToken",
     "AuditEntry",
     "Booking",
     "BookingStatus",

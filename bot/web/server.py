@@ -1,8 +1,11 @@
 """FastAPI application: the console (signed in, by role), webhooks, health, survey links.
 
-Pages that show personal data need a signed-in user with a role allowed to see them; the
-channel webhooks answer only to valid platform signatures; /healthz and the survey redirect
-are public and reveal nothing. The app answers only to host names in ``web.allowed_hosts``.
+This module assembles the app: sign-in, security headers, error pages, the static files
+and the console's page routers (``bot.web.pages``, one per area; who may use each route is
+declared there with the aliases of ``bot.web.access``). Pages that show personal data need
+a signed-in user with a role allowed to see them; the channel webhooks answer only to valid
+platform signatures; /healthz and the survey redirect are public and reveal nothing. The app
+answers only to host names in ``web.allowed_hosts``.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import FastAPI, Form, Query, Request
-from fastapi.exception_handlers import http_exception_handler
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -33,6 +42,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bot.app import App
 from bot.errors import ConfigError
+from bot.intake import GroupCommit
 from bot.models import SurveyClick, SurveyLink, User
 from bot.observability import metrics as observed
 from bot.observability.middleware import RequestContext
@@ -40,7 +50,8 @@ from bot.report_render import render_html
 from bot.reports import ReportQuery, build_report
 from bot.web import auth
 from bot.web.access import Anyone, AnyoneAction, NeedsSignIn, landing_page
-from bot.web.access import Staff as Staff  # the aliases' old home; kept importable
+from bot.web.api import create_api
+from bot.web.headers import SecurityHeaders
 from bot.web.pages import approvals, audit, calendar, cases, inbox, users
 from bot.web.render import render
 from schedules.campaigns import load_campaigns
@@ -68,7 +79,23 @@ def create_app(
     bot: App, *, allowed_hosts: list[str] | None = None, metrics: observed.Metrics | None = None
 ) -> FastAPI:
     """``metrics``: the registry /metrics serves; by default this process's own."""
-    web = FastAPI(title="campusbot", version="0.1.0", docs_url=None, redoc_url=None)
+    intake = GroupCommit(lambda batch, source: bot.pipeline.ingest(batch, source=source))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        intake.close()  # what is queued is stored before the server stops
+
+    # The console's routes are not an API: only /api/v1 publishes a schema.
+    web = FastAPI(
+        title="campusbot",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    web.mount("/api/v1", create_api(bot))
     settings = bot.settings.web
     # Only configured host names: this also defeats DNS rebinding against a local console.
     hosts = allowed_hosts or [*settings.allowed_hosts, "testserver"]
@@ -95,6 +122,18 @@ def create_app(
             {"message": exc.detail, "status": exc.status_code},
             who=None,
             status_code=exc.status_code,
+        )
+
+    @web.exception_handler(RequestValidationError)
+    async def _bad_input_page(request: Request, exc: RequestValidationError) -> Response:
+        if "text/html" not in request.headers.get("accept", ""):
+            return await request_validation_exception_handler(request, exc)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return render(
+            request, "error.html", {"message": problems, "status": 422}, who=None, status_code=422
         )
 
     web.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -156,18 +195,14 @@ def create_app(
         response.delete_cookie(auth.COOKIE)
         return response
 
-    @web.middleware("http")
-    async def _security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        if request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", STATIC_CACHE)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    web.add_middleware(SecurityHeaders, headers=SECURITY_HEADERS, static_cache=STATIC_CACHE)
 
     def store(channel: str, body: bytes) -> None:
-        """Called by each channel's webhook route after its signature check: store, then 200."""
-        bot.pipeline.ingest(bot.channels()[channel].parse(body), source=channel)
+        """Called by each channel's webhook route after its signature check: store, then 200.
+
+        Concurrent requests share one transaction (group commit), so a burst does not queue
+        on the database's write lock one body at a time."""
+        intake.store(channel, bot.channels()[channel].parse(body))
 
     for channel in bot.channels().values():
         router = getattr(channel, "router", None)

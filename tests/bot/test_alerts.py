@@ -135,21 +135,24 @@ def make_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, port: int) ->
             monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
-    def make(**alerts: Any) -> Settings:
+    def make(smtp: dict[str, Any] | None = None, **alerts: Any) -> Settings:
         config = {
             "timezone": LONDON,
             "public_base_url": CONSOLE,
             "classifier": {"kind": "keywords"},
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "plain",
+                "timeout_seconds": 5,
+                "from_address": SENDER,
+                **(smtp or {}),
+            },
             "alerts": {
                 "email": True,
-                "from_address": SENDER,
                 "on_duty": OFFICERS,
                 "control_room": CONTROL_ROOM,
                 "office_hours": {"days": ["mon", "tue", "wed", "thu", "fri"]},
-                "smtp_host": "127.0.0.1",
-                "smtp_port": port,
-                "smtp_security": "plain",
-                "smtp_timeout_seconds": 5,
                 **alerts,
             },
         }
@@ -534,18 +537,38 @@ def test_office_hours_follow_london_time_weekdays_and_bank_holidays() -> None:
 def test_alert_settings_refuse_a_password_in_config_and_incomplete_email(
     make_settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ConfigError, match=r"alerts\.smtp_password"):
-        make_settings(smtp_user="campusbot", smtp_password="hunter2-but-longer")
+    with pytest.raises(ConfigError, match=r"must not hold secrets.*CAMPUSBOT_SMTP__PASSWORD"):
+        make_settings(smtp={"user": "campusbot", "password": "hunter2-but-longer"})
     with pytest.raises(ConfigError, match="email alerts need control_room, on_duty"):
         make_settings(control_room=None, on_duty=[])
+    with pytest.raises(ConfigError, match=r"email alerts need smtp\.host, smtp\.from_address"):
+        make_settings(smtp={"host": None, "from_address": None})
+    assert make_settings(email=False, smtp={"host": None}).smtp.missing() == ["smtp.host"]
     with pytest.raises(ConfigError, match="not email addresses"):
         make_settings(on_duty=["pc.ashworth"])
-    with pytest.raises(ConfigError, match="CAMPUSBOT_ALERTS__SMTP_PASSWORD"):
-        make_settings(smtp_security="starttls", smtp_user="campusbot")
-    monkeypatch.setenv("CAMPUSBOT_ALERTS__SMTP_PASSWORD", "from-the-environment")
+    with pytest.raises(
+        ConfigError, match=r"smtp\.password \(environment: CAMPUSBOT_SMTP__PASSWORD"
+    ):
+        make_settings(smtp={"security": "starttls", "user": "campusbot"})
+    monkeypatch.setenv("CAMPUSBOT_SMTP__PASSWORD", "from-the-environment")
     with pytest.raises(ConfigError, match="would send the password unencrypted"):
-        make_settings(smtp_host="smtp.lancashire.police.uk", smtp_user="campusbot")
-    assert make_settings(smtp_security="tls", smtp_port=None).alerts.smtp_port_number == 465
+        make_settings(smtp={"host": "smtp.lancashire.police.uk", "user": "campusbot"})
+    assert make_settings(smtp={"security": "tls", "port": None}).smtp.port_number == 465
+
+
+def test_the_old_mail_server_settings_under_alerts_name_their_new_place(
+    make_settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        make_settings(smtp_host="smtp.lancashire.police.uk", from_address=SENDER)
+    assert "alerts.smtp_host is now smtp.host" in str(refused.value)
+    assert "alerts.from_address is now smtp.from_address" in str(refused.value)
+    monkeypatch.setenv("CAMPUSBOT_ALERTS__SMTP_PASSWORD", "kept-from-an-old-env-file")
+    with pytest.raises(ConfigError) as renamed:
+        make_settings()
+    message = str(renamed.value)
+    assert "rename CAMPUSBOT_ALERTS__SMTP_PASSWORD to CAMPUSBOT_SMTP__PASSWORD" in message
+    assert "kept-from-an-old-env-file" not in message
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
@@ -579,9 +602,9 @@ def test_starttls_and_login_with_the_password_from_the_environment(
         logins.append((data.login, data.password))
         return AuthResult(success=data.password == b"relay-password-from-env")
 
-    monkeypatch.setenv("CAMPUSBOT_ALERTS__SMTP_PASSWORD", "relay-password-from-env")
+    monkeypatch.setenv("CAMPUSBOT_SMTP__PASSWORD", "relay-password-from-env")
     settings = make_settings(
-        smtp_security="starttls", smtp_user="campusbot", smtp_ca_file=str(cert)
+        smtp={"security": "starttls", "user": "campusbot", "ca_file": str(cert)}
     )
     app = _app(db, settings, TUESDAY_10AM)
     _message(app, "1", RISK_TEXT)
@@ -605,14 +628,15 @@ def test_an_untrusted_certificate_is_retried_with_a_clear_error(
     cert, key = _certificate(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-    app = _app(db, make_settings(smtp_security="starttls", on_duty=OFFICERS[:1]), TUESDAY_10AM)
+    settings = make_settings(smtp={"security": "starttls"}, on_duty=OFFICERS[:1])
+    app = _app(db, settings, TUESDAY_10AM)
     _message(app, "1", RISK_TEXT)
     inbox = Inbox()
     with smtp_server(inbox, port, tls_context=server_tls, require_starttls=True):
         report = run_alerts(app)
     assert (report.sent, report.retrying, inbox.received) == (0, 1, [])
     [waiting] = _notifications(app)
-    assert "set alerts.smtp_ca_file" in (waiting.last_error or "")
+    assert "set smtp.ca_file" in (waiting.last_error or "")
 
 
 def test_retention_removes_alerts_with_their_case(db: Database, make_settings: Any) -> None:

@@ -19,9 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlmodel import col, select
 
 from bot import migrate
@@ -37,10 +39,6 @@ from tests.web.support import PASSWORD, add_people, seed_post
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parent / "screenshots"
 PHONE = {"width": 390, "height": 844}
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-Page = playwright_api.Page
-expect = playwright_api.expect
 
 
 def _require_chromium() -> None:
@@ -163,9 +161,9 @@ def console(tmp_path: Path) -> Iterator[Console]:
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     _require_chromium()
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         launched = p.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"]
         )
@@ -175,23 +173,27 @@ def browser() -> Iterator[object]:
             launched.close()
 
 
-def open_page(browser: object, **context: object) -> tuple[Page, list[str]]:
+def open_page(browser: Browser, **context: Any) -> tuple[Page, list[str]]:
     """A fresh browser profile; the list collects every console error (CSP reports too)."""
-    page = browser.new_context(**context).new_page()  # type: ignore[attr-defined]
+    page = browser.new_context(**context).new_page()
     problems: list[str] = []
     page.on(
         "console",
         # a failed load is reported below with its URL; a refused form (409) is expected
-        lambda m: problems.append(m.text)
-        if m.type == "error" and not m.text.startswith("Failed to load resource")
-        else None,
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
     )
     page.on("pageerror", lambda e: problems.append(str(e)))
     page.on(
         "response",
-        lambda r: problems.append(f"{r.status} {r.url}")
-        if r.status >= 400 and r.request.resource_type != "document"
-        else None,
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and r.request.resource_type != "document"
+            else None
+        ),
     )
     return page, problems
 
@@ -211,7 +213,7 @@ def screenshot(page: Page, name: str) -> None:
 
 
 def test_officer_replies_to_the_p1_case_and_corrects_its_tags(
-    console: Console, browser: object
+    console: Console, browser: Browser
 ) -> None:
     page, problems = open_page(browser)
     sign_in(page, console, "pc.jones")
@@ -256,7 +258,7 @@ def test_officer_replies_to_the_p1_case_and_corrects_its_tags(
 
 
 def test_the_inbox_refreshes_itself_and_keeps_its_filters(
-    console: Console, browser: object
+    console: Console, browser: Browser
 ) -> None:
     page, problems = open_page(browser)
     sign_in(page, console, "pc.khan")
@@ -277,7 +279,7 @@ def test_the_inbox_refreshes_itself_and_keeps_its_filters(
     assert problems == []
 
 
-def test_a_second_comms_officer_approves_a_post(console: Console, browser: object) -> None:
+def test_a_second_comms_officer_approves_a_post(console: Console, browser: Browser) -> None:
     post_id = seed_post(console.app, by="cara.comms")
     author, author_problems = open_page(browser)
     sign_in(author, console, "cara.comms")
@@ -301,7 +303,7 @@ def test_a_second_comms_officer_approves_a_post(console: Console, browser: objec
 
 
 def test_an_analyst_has_no_approve_button_and_the_action_is_refused(
-    console: Console, browser: object
+    console: Console, browser: Browser
 ) -> None:
     post_id = seed_post(console.app, by="cara.comms")
     page, _ = open_page(browser)
@@ -323,7 +325,7 @@ def test_an_analyst_has_no_approve_button_and_the_action_is_refused(
     assert status == PostStatus.PENDING_APPROVAL
 
 
-def test_the_console_fits_a_phone(console: Console, browser: object) -> None:
+def test_the_console_fits_a_phone(console: Console, browser: Browser) -> None:
     page, problems = open_page(browser, viewport=PHONE, is_mobile=True, has_touch=True)
     sign_in(page, console, "pc.jones")
 
@@ -334,7 +336,8 @@ def test_the_console_fits_a_phone(console: Console, browser: object) -> None:
     first = page.locator("#inbox-table tbody tr").first
     expect(first).to_contain_text("P1")
     expect(page.locator("#inbox-table thead")).not_to_be_in_viewport()  # rows are cards
-    assert first.bounding_box() is not None and first.bounding_box()["width"] <= PHONE["width"]  # type: ignore[index]
+    box = first.bounding_box()
+    assert box is not None and box["width"] <= PHONE["width"]
     assert fits()
     screenshot(page, "phone-inbox")
     first.get_by_role("link").first.click()

@@ -232,3 +232,12 @@ def test_a_browser_gets_a_readable_refusal(console: App, seeded: Seeded) -> None
     }
     missing = client_for(console, "pc.jones").get("/cases/999999")
     assert missing.status_code == 404 and "no case 999999" in missing.text
+
+
+def test_bad_input_is_explained_to_a_browser(console: App) -> None:
+    client = client_for(console, "pc.jones")
+    page = client.get("/calendar?weeks=13")
+    assert page.status_code == 422 and "weeks" in page.text and "<html" in page.text
+    assert client.get("/cases/abc").status_code == 422
+    api = client.get("/calendar?weeks=13", headers={"accept": "application/json"})
+    assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "weeks"]

@@ -147,16 +147,19 @@ def reset_password(request: Request, who: AdminAction, user_id: int) -> HTMLResp
     """A new one-off password, shown once; every open session of that person ends."""
     bot = app_of(request)
     password = _one_off_password()
-    with bot.db.session() as session:
-        person = _person(session, user_id)
-        if person.disabled:
-            return _show(request, who, error=f"{person.username} is disabled", status_code=409)
-        set_password(
-            session,
-            username=person.username,
-            password=password,
-            at=bot.clock.now(),
-            by=who.user.username,
-        )
-        name = person.username
+    try:
+        with bot.db.session() as session:
+            person = _person(session, user_id)
+            if person.disabled:
+                raise BotError(f"{person.username} is disabled")
+            set_password(
+                session,
+                username=person.username,
+                password=password,
+                at=bot.clock.now(),
+                by=who.user.username,
+            )
+            name = person.username
+    except BotError as exc:
+        return _show(request, who, error=str(exc), status_code=409)
     return _show(request, who, created={"username": name, "password": password, "reset": "1"})
