@@ -39,19 +39,28 @@ class App:
 
     @cached_property
     def _channels(self) -> dict[str, Channel]:
+        from bot.credentials import Sealer, StoredToken, still_missing
+
         built: dict[str, Channel] = {}
+        # A token an admin connected in the console (bot.credentials) stands in for the
+        # environment's; the adapters read it on each call, so a refresh is used at once.
+        sealer = Sealer(self.settings.credentials_key)
         twitter = self.settings.twitter
-        if twitter.enabled and not twitter.missing():
+        if twitter.enabled and not still_missing(self.db, "twitter", twitter.missing()):
             from bot.crud.api_calls import DbLedger
             from channels.twitter import TwitterChannel
 
             ledger = DbLedger(self.db, twitter.cost, self.clock, self.settings.tz)
-            built["twitter"] = TwitterChannel(twitter, ledger=ledger)
+            built["twitter"] = TwitterChannel(
+                twitter, ledger=ledger, stored_token=StoredToken(self.db, sealer, "twitter")
+            )
         facebook = self.settings.facebook
-        if facebook.enabled and not facebook.missing():
+        if facebook.enabled and not still_missing(self.db, "facebook", facebook.missing()):
             from channels.facebook import FacebookChannel
 
-            built["facebook"] = FacebookChannel(facebook, clock=self.clock)
+            built["facebook"] = FacebookChannel(
+                facebook, clock=self.clock, stored_token=StoredToken(self.db, sealer, "facebook")
+            )
         in_the_know = self.settings.in_the_know
         if in_the_know.enabled and not in_the_know.missing():
             from channels.in_the_know import InTheKnowChannel

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from bot.cli_common import State, err, out, state_of
+from bot.cli_credentials import credentials_app
 from bot.cli_meetings import meetings_app
 from bot.cli_partners import partners_app
 from bot.cli_posts import alerts_app, campaigns_app, posts_app, users_app
@@ -60,6 +61,7 @@ app.add_typer(surveys_app, name="surveys")
 app.add_typer(partners_app, name="partners")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(credentials_app, name="credentials")
 app.command()(report)
 
 
@@ -287,15 +289,22 @@ def deadletter_retry(
 
 
 # -- templates -----------------------------------------------------------------------------
+def _automatic_templates() -> tuple[str, ...]:
+    """Every template the bot sends from without a person: acknowledgements, report replies."""
+    from bot.acknowledge import AUTO_TEMPLATES
+    from bot.incident_reports import REPORT_TEMPLATES
+
+    return (*AUTO_TEMPLATES, *REPORT_TEMPLATES)
+
+
 @templates_app.command("list")
 def templates_list(ctx: typer.Context) -> None:
     """Automatic reply templates and whether their current wording is approved."""
-    from bot.acknowledge import AUTO_TEMPLATES
     from bot.crud import templates
 
     state = state_of(ctx)
     with state.app.db.session() as session:
-        for name in AUTO_TEMPLATES:
+        for name in _automatic_templates():
             status = (
                 "approved"
                 if templates.is_approved(session, name, state.settings.account)
@@ -309,11 +318,11 @@ def templates_approve(
     ctx: typer.Context, name: str, by: Annotated[str, typer.Option(help="Who approves (recorded)")]
 ) -> None:
     """Approve the current wording of an automatic reply template."""
-    from bot.acknowledge import AUTO_TEMPLATES
     from bot.crud import templates
 
-    if name not in AUTO_TEMPLATES:
-        raise typer.BadParameter(f"choose one of {', '.join(AUTO_TEMPLATES)}", param_hint="NAME")
+    names = _automatic_templates()
+    if name not in names:
+        raise typer.BadParameter(f"choose one of {', '.join(names)}", param_hint="NAME")
     state = state_of(ctx)
     with state.app.db.session() as session:
         templates.approve(

@@ -91,6 +91,9 @@ class TwitterSettings(ChannelSettings):
     consumer_secret: SecretStr | None = None
     access_token: SecretStr | None = None
     access_token_secret: SecretStr | None = None
+    # OAuth 2.0 app credentials, for an admin to connect the account in the console
+    client_id: str | None = None
+    client_secret: SecretStr | None = None  # confidential clients only
     required_fields: ClassVar[tuple[str, ...]] = ("user_id",)
     required_secrets: ClassVar[tuple[str, ...]] = (
         "bearer_token",
@@ -280,6 +283,7 @@ class WebSettings(Section):
     idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
     max_failed_sign_ins: int = Field(default=5, ge=1, le=100)
     throttle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    require_totp_for_admins: bool = False  # admins set up a second factor at their next sign-in
 
 
 class MediaSettings(Section):
@@ -600,6 +604,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
     log_format: Literal["text", "json"] = "text"  # json: one object per line, for services
     metrics_token: SecretStr | None = None  # lets a remote Prometheus read /metrics (env only)
+    # Fernet key sealing stored channel tokens and TOTP secrets (env only:
+    # CAMPUSBOT_CREDENTIALS_KEY; `campusbot credentials new-key` makes one)
+    credentials_key: SecretStr | None = None
     max_text_chars: int = Field(default=10_000, ge=280, le=100_000)
     account: AccountSettings = AccountSettings()
     twitter: TwitterSettings = TwitterSettings()

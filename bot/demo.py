@@ -16,6 +16,7 @@ from bot.app import App
 from bot.config import Settings
 from bot.crud import templates
 from bot.errors import ConfigError
+from bot.incident_reports import REPORT_TEMPLATES
 from bot.ingest import ingest_file
 from bot.models import Case, Message, OutboundMessage, OutboxStatus
 from bot.paths import PILOT_METRICS, REPORTS_DIR, SAMPLE_MESSAGES
@@ -55,7 +56,7 @@ def reset_database(app: App, *, force: bool) -> None:
 def run_demo(app: App, *, force: bool = False, sample: Path = SAMPLE_MESSAGES) -> DemoSummary:
     reset_database(app, force=force)
     with app.db.session() as session:
-        for name in AUTO_TEMPLATES:
+        for name in (*AUTO_TEMPLATES, *REPORT_TEMPLATES):
             templates.approve(
                 session,
                 name=name,

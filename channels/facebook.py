@@ -119,6 +119,24 @@ class Insights:
     skipped: list[str] = field(default_factory=list)  # metrics Graph no longer knows
 
 
+class _Graph(facebook.GraphAPI):  # type: ignore[misc]  # facebook-sdk is untyped
+    """facebook-sdk's GraphAPI, with the page token connected in the console (``stored``)
+    taking the place of the environment's whenever one is stored: read on every request, so
+    a reconnected token is used at once."""
+
+    def __init__(self, stored: Callable[[], str | None], **kwargs: Any) -> None:
+        self._stored = stored
+        super().__init__(**kwargs)
+
+    @property
+    def access_token(self) -> str | None:
+        return self._stored() or self._env_token
+
+    @access_token.setter
+    def access_token(self, value: str | None) -> None:
+        self._env_token = value
+
+
 class _RecordingSession(requests.Session):
     """Keeps each thread's last response, so the usage headers are readable after an error.
 
@@ -238,7 +256,15 @@ class FacebookChannel(BaseChannel):
     name: ClassVar[str] = "facebook"
     capabilities: ClassVar[Capabilities] = PLATFORM_CAPABILITIES["facebook"]
 
-    def __init__(self, settings: FacebookSettings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        settings: FacebookSettings,
+        *,
+        clock: Clock | None = None,
+        stored_token: Callable[[], str | None] | None = None,
+    ) -> None:
+        """``stored_token``: the page token connected in the console, if any
+        (``bot.credentials.StoredToken``); the environment's serves when it has none."""
         if settings.page_id is None:
             raise ConfigError("facebook.page_id is not set")
 
@@ -251,8 +277,11 @@ class FacebookChannel(BaseChannel):
         self.version = settings.graph_version
         self.clock: Clock = clock or SystemClock()
         self._session = _RecordingSession()
-        self.graph = facebook.GraphAPI(
-            access_token=secret("page_access_token"), timeout=TIMEOUT, session=self._session
+        self.graph = _Graph(
+            stored_token or (lambda: None),
+            access_token=secret("page_access_token"),
+            timeout=TIMEOUT,
+            session=self._session,
         )
         self._app_secret = secret("app_secret")
         self._verify_token = secret("verify_token")

@@ -8,8 +8,10 @@
   id, so it is one message.
 - Media: tweepy has no v2 upload, so photos and videos go through X's chunked upload
   (``/2/media/upload/initialize``, ``/{id}/append``, ``/{id}/finalize``, then ``GET
-  /2/media/upload?command=STATUS`` while a video is processed) on tweepy's own session and
-  OAuth 1.0a user credentials. The one wait here is that processing, bounded.
+  /2/media/upload?command=STATUS`` while a video is processed) on tweepy's own session, with
+  the same user credentials as every call. The one wait here is that processing, bounded.
+- Credentials: the OAuth 2.0 user token an admin connected in the console (read per call,
+  so a refreshed one is used at once), else the OAuth 1.0a keys from the environment.
 - Cost: every call goes into the ledger (``bot.crud.api_calls``) with its estimated price.
   Once the month's budget is spent, ``publish`` and history backfills stop with
   ``BudgetExceeded``; polling and replies never look at the budget.
@@ -26,6 +28,7 @@ import hashlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -130,6 +133,46 @@ def _handle(user: dict[str, Any]) -> str | None:
     return f"@{user['username']}" if user.get("username") else None
 
 
+class _Client(tweepy.Client):  # type: ignore[misc]  # tweepy is untyped
+    """tweepy's Client, with the OAuth 2.0 user token an admin connected in the console
+    (``stored_token``) taking the place of the environment's keys whenever one is stored.
+
+    The token is read on every call, so a refreshed or reconnected one is used at once;
+    it travels as this call's bearer token (per thread: the worker calls from several).
+    """
+
+    def __init__(self, stored_token: Callable[[], str | None], **kwargs: Any) -> None:
+        self._stored_token = stored_token
+        self._this_call = threading.local()
+        super().__init__(**kwargs)
+
+    @property
+    def bearer_token(self) -> str | None:
+        token: str | None = getattr(self._this_call, "token", None)
+        return token or self._env_bearer_token
+
+    @bearer_token.setter
+    def bearer_token(self, value: str | None) -> None:
+        self._env_bearer_token = value
+
+    def request(
+        self,
+        method: str,
+        route: str,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+        user_auth: bool = False,
+    ) -> Any:
+        token = self._stored_token()
+        if token is None:
+            return super().request(method, route, params, json, user_auth)
+        self._this_call.token = token
+        try:  # OAuth 2.0 user context: the bearer token, never OAuth 1.0a signing
+            return super().request(method, route, params, json, False)
+        finally:
+            self._this_call.token = None
+
+
 class _TimeoutSession(requests.Session):
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
         kwargs.setdefault("timeout", TIMEOUT)
@@ -214,9 +257,12 @@ class TwitterChannel(BaseChannel):
         client: tweepy.Client | None = None,
         ledger: CallLedger | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        stored_token: Callable[[], str | None] | None = None,
     ) -> None:
         """``ledger``: where calls and their cost are recorded; the app passes the database's
-        (``DbLedger``). Without one, calls are kept in memory for this process only."""
+        (``DbLedger``). Without one, calls are kept in memory for this process only.
+        ``stored_token``: the OAuth 2.0 user token connected in the console, if any
+        (``bot.credentials.StoredToken``); the environment's keys serve when it has none."""
         if settings.user_id is None:
             raise ConfigError("twitter.user_id is not set")
         self.settings = settings
@@ -228,7 +274,9 @@ class TwitterChannel(BaseChannel):
             value = getattr(settings, name)
             return value.get_secret_value() if value is not None else None
 
-        self.client = client or tweepy.Client(
+        self._stored_token = stored_token or (lambda: None)
+        self.client = client or _Client(
+            self._stored_token,
             bearer_token=secret("bearer_token"),
             consumer_key=secret("consumer_key"),
             consumer_secret=secret("consumer_secret"),
@@ -905,23 +953,29 @@ class TwitterChannel(BaseChannel):
     def _media_call(
         self, method: str, route: str, *, endpoint: str | None = None, **kwargs: Any
     ) -> dict[str, Any]:
-        """One upload call on tweepy's session with its OAuth 1.0a user credentials: nothing
+        """One upload call on tweepy's session with the account's user credentials: nothing
         is posted yet, so a lost answer is safe to retry (the post is uploaded again)."""
         bill = _Bill(method, endpoint or route, CostKind.MEDIA_UPLOAD, "media")
         return self._call(self._request, method, route, bill=bill, **kwargs)
 
     def _request(self, method: str, route: str, **kwargs: Any) -> dict[str, Any]:
-        auth = tweepy.OAuth1UserHandler(
-            self.client.consumer_key,
-            self.client.consumer_secret,
-            self.client.access_token,
-            self.client.access_token_secret,
-        ).apply_auth()
+        headers = {"User-Agent": self.client.user_agent}
+        connected = self._stored_token()
+        auth = None
+        if connected is not None:  # the OAuth 2.0 user token (scope media.write)
+            headers["Authorization"] = f"Bearer {connected}"
+        else:
+            auth = tweepy.OAuth1UserHandler(
+                self.client.consumer_key,
+                self.client.consumer_secret,
+                self.client.access_token,
+                self.client.access_token_secret,
+            ).apply_auth()
         with self.client.session.request(
             method,
             API_HOST + route,
             auth=auth,
-            headers={"User-Agent": self.client.user_agent},
+            headers=headers,
             **kwargs,
         ) as response:
             _raise_for_status(response)

@@ -533,6 +533,7 @@ _LEXICONS: dict[str, list[str]] = {
     ],
 }
 
+
 def _is_phrase(word: str) -> bool:
     """Entries that can span more than one token (a space, a hyphen) need the text itself."""
     return " " in word or "-" in word
@@ -552,58 +553,71 @@ def _lead(phrase: str) -> str:
 def _phrase_patterns() -> dict[str, re.Pattern[str]]:
     """Phrases grouped by how their first token starts, each group one alternation.
 
-    A message only runs the groups whose lead it contains, instead of trying every phrase
-    at every position: one large alternation was the slowest step of classifying.
+    Each group's pattern starts with its literal lead, so the regex engine skips straight
+    to where the lead occurs, and a message only runs the groups whose leads it contains:
+    one alternation of every phrase, tried at every position, was the slowest step of
+    classifying.
     """
     groups: dict[str, dict[str, list[str]]] = {}
     for name, words in _LEXICONS.items():
         for word in words:
             if _is_phrase(word):
-                groups.setdefault(_lead(word), {}).setdefault(name, []).append(word)
+                lead = _lead(word)
+                groups.setdefault(lead, {}).setdefault(name, []).append(word[len(lead) :])
     return {
         lead: re.compile(
-            r"(?<![\w'])(?:"
-            + "|".join(f"(?P<{name}>{'|'.join(ws)})" for name, ws in by_name.items())
+            f"{re.escape(lead)}(?<=(?<![\\w']){re.escape(lead)})(?:"
+            + "|".join(f"(?P<{name}>{'|'.join(rests)})" for name, rests in by_name.items())
             + r")(?![\w'])"
         )
         for lead, by_name in groups.items()
     }
 
 
+class _TokenLexicons(dict[str, frozenset[str]]):
+    """Token -> the lexicons it belongs to, filled on first sight (most tokens recur)."""
+
+    def __missing__(self, token: str) -> frozenset[str]:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        found = _NONE
+        if _ANY_WORD.fullmatch(token):  # one regex rules out most tokens, which match none
+            found = frozenset(name for name, pattern in _WORDS.items() if pattern.fullmatch(token))
+        self[token] = found
+        return found
+
+
+class _TokenLeads(dict[str, str]):
+    """Token -> the phrase group it may open ("" for none), filled on first sight."""
+
+    def __missing__(self, token: str) -> str:
+        if len(self) >= _CACHE_SIZE:
+            self.clear()
+        lead = token[:3] if token[:3] in _PHRASES else ""
+        self[token] = lead
+        return lead
+
+
+_CACHE_SIZE = 2**16
 _PHRASES = _phrase_patterns()
 _WORDS = {
     name: re.compile("|".join(w for w in words if not _is_phrase(w)))
     for name, words in _LEXICONS.items()
 }
+_ANY_WORD = re.compile("|".join(f"(?:{pattern.pattern})" for pattern in _WORDS.values()))
+_NONE: frozenset[str] = frozenset()
 _TOKEN = re.compile(r"[\w']+|[^\w\s]")
 _ORDER = {name: index for index, name in enumerate(_LEXICONS)}
-_CACHE_SIZE = 2**16
-_token_cache: dict[str, frozenset[str]] = {}
-
-
-def _lexicons_of(token: str) -> frozenset[str]:
-    """The lexicons a single token belongs to (cached: most tokens recur across messages)."""
-    found = _token_cache.get(token)
-    if found is None:
-        found = frozenset(name for name, pattern in _WORDS.items() if pattern.fullmatch(token))
-        if len(_token_cache) >= _CACHE_SIZE:
-            _token_cache.clear()
-        _token_cache[token] = found
-    return found
+_lexicons_of = _TokenLexicons()
+_lead_of = _TokenLeads()
 
 
 def markers(normalised_text: str) -> list[str]:
     """Marker tokens for each lexicon the (already lower-cased) text draws on, in a fixed order."""
-    found: set[str] = set()
-    seen: set[str] = set()
-    for token_match in _TOKEN.finditer(normalised_text):
-        token = token_match.group()
-        if token not in seen:
-            seen.add(token)
-            found.update(_lexicons_of(token))
-        phrases = _PHRASES.get(token[:3])
-        if phrases is not None:
-            match = phrases.match(normalised_text, token_match.start())
-            if match is not None:
-                found.add(str(match.lastgroup))
+    tokens = set(_TOKEN.findall(normalised_text))
+    found: set[str] = set().union(*map(_lexicons_of.__getitem__, tokens))
+    leads = set(map(_lead_of.__getitem__, tokens))
+    leads.discard("")
+    for lead in leads:
+        found.update(str(m.lastgroup) for m in _PHRASES[lead].finditer(normalised_text))
     return [f"xx{name}" for name in sorted(found, key=_ORDER.__getitem__)]

@@ -17,11 +17,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from bot.alerts import ALERTS_EVERY_SECONDS, run_alerts
 from bot.app import App
+from bot.channel_auth import refresh_due
 from bot.delivery import deliver_due
 from bot.errors import AuthError, PermanentError, RateLimited, TransientError
+from bot.incident_reports import run_round
 from bot.observability import metrics
 from bot.polling import poll_once
 from bot.posts import expire_overdue
+from bot.survey_store import run_collection
 from channels.base import Channel
 from schedules.leader import Leadership
 from schedules.publisher import publish_due
@@ -33,6 +36,9 @@ DELIVER_EVERY_SECONDS = 10
 PUBLISH_EVERY_SECONDS = 30
 EXPIRE_EVERY_SECONDS = 300
 RETENTION_EVERY_SECONDS = 24 * 3600
+SURVEYS_EVERY_SECONDS = 300
+TOKENS_EVERY_SECONDS = 300  # X's tokens are renewed 15 minutes before they expire
+REPORTS_EVERY_SECONDS = 15  # guided report conversations answer within seconds
 INSIGHTS_EVERY_SECONDS = 6 * 3600  # Meta settles a day's figures over the following hours
 
 
@@ -93,6 +99,9 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         ),
         "expire_posts": (expire, EXPIRE_EVERY_SECONDS),
         "send_alerts": (lambda: run_alerts(app), ALERTS_EVERY_SECONDS),
+        "collect_survey_replies": (lambda: run_collection(app), SURVEYS_EVERY_SECONDS),
+        "incident_reports": (lambda: run_round(app), REPORTS_EVERY_SECONDS),
+        "refresh_channel_tokens": (lambda: refresh_due(app), TOKENS_EVERY_SECONDS),
         **daily,
     }
 

@@ -5,6 +5,10 @@ from bot.models.api_token import ApiToken
 from bot.models.audit import AuditEntry
 from bot.models.case import Case, CaseStatus, Priority
 from bot.models.correction import Correction
+from bot.models.credential import ChannelCredential as ChannelCredential
+from bot.models.credential import OAuthPending as OAuthPending
+from bot.models.credential import SignInChallenge as SignInChallenge
+from bot.models.credential import TotpSecret as TotpSecret
 from bot.models.cursor import ChannelCursor
 from bot.models.deadletter import DeadLetter, DeadLetterStatus
 from bot.models.flag import SystemFlag

@@ -52,6 +52,8 @@ def menu(request: Request, who: SignedIn | None) -> list[MenuItem]:
     if has_role(who, ADMIN):
         items.append(MenuItem("/users", "Users"))
         items.append(MenuItem("/audit", "Audit log"))
+        items.append(MenuItem("/accounts", "Accounts"))
+    items.append(MenuItem("/security", "Security"))
     return items
 
 

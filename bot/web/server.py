@@ -41,18 +41,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from bot.app import App
+from bot.credentials import Sealer
 from bot.errors import ConfigError
 from bot.intake import GroupCommit
-from bot.models import SurveyClick, SurveyLink, User
+from bot.models import SurveyClick, SurveyLink
 from bot.observability import metrics as observed
 from bot.observability.middleware import RequestContext
 from bot.report_render import render_html
 from bot.reports import ReportQuery, build_report
-from bot.web import auth
+from bot.web import auth, report_form, survey_pages
 from bot.web.access import Anyone, AnyoneAction, NeedsSignIn, landing_page
 from bot.web.api import create_api
 from bot.web.headers import SecurityHeaders
-from bot.web.pages import approvals, audit, calendar, cases, inbox, users
+from bot.web.pages import accounts, approvals, audit, calendar, cases, inbox, security, users
 from bot.web.render import render
 from schedules.campaigns import load_campaigns
 
@@ -72,7 +73,16 @@ REPORT_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-PAGES = (inbox.router, cases.router, approvals.router, calendar.router, users.router, audit.router)
+PAGES = (
+    inbox.router,
+    cases.router,
+    approvals.router,
+    calendar.router,
+    users.router,
+    audit.router,
+    accounts.router,
+    security.router,
+)
 
 
 def create_app(
@@ -142,25 +152,52 @@ def create_app(
     def login_page(request: Request) -> HTMLResponse:
         return render(request, "login.html", {"error": None}, who=None)
 
+    sealer = Sealer(bot.settings.credentials_key)
+    issuer = bot.settings.account.team_name  # how authenticator apps name the console
+
+    def _client(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def _signed_in(opened: auth.Opened) -> Response:
+        response = RedirectResponse(landing_page(opened.user.roles), status_code=303)
+        response.set_cookie(
+            auth.COOKIE,
+            opened.token,
+            httponly=True,
+            samesite="strict",
+            secure=settings.secure_cookies,
+            max_age=settings.idle_minutes * 60,
+        )
+        response.delete_cookie(auth.CHALLENGE_COOKIE, path="/login")
+        return response
+
+    def _refused(request: Request, exc: auth.SignInRefused) -> Response:
+        response = render(
+            request, "login.html", {"error": str(exc)}, who=None, status_code=exc.status
+        )
+        response.delete_cookie(auth.CHALLENGE_COOKIE, path="/login")
+        return response
+
     @web.post("/login", response_class=HTMLResponse)
     def login(
         request: Request,
         username: Annotated[str, Form(max_length=64)],
         password: Annotated[str, Form(max_length=1024)],
     ) -> Response:
-        client = request.client.host if request.client else "unknown"
         try:
             with bot.db.session() as session:  # commits the attempt, failed or not
                 opened = auth.sign_in(
                     session,
                     username=username,
                     password=password,
-                    client=client,
+                    client=_client(request),
                     at=bot.clock.now(),
                     web=settings,
+                    sealer=sealer,
+                    issuer=issuer,
                 )
         except auth.SignInRefused as exc:
-            return render(request, "login.html", {"error": str(exc)}, who=None, status_code=429)
+            return _refused(request, exc)
         if opened is None:
             return render(
                 request,
@@ -169,19 +206,50 @@ def create_app(
                 who=None,
                 status_code=401,
             )
-        token, web_session = opened
-        with bot.db.session() as session:
-            user = session.get(User, web_session.user_id)
-        response = RedirectResponse(landing_page(user.roles if user else []), status_code=303)
+        if isinstance(opened, auth.Opened):
+            return _signed_in(opened)
+        response = render(
+            request, "login_code.html", {"enrolment": opened.enrolment, "error": None}, who=None
+        )
         response.set_cookie(
-            auth.COOKIE,
-            token,
+            auth.CHALLENGE_COOKIE,
+            opened.token,
             httponly=True,
             samesite="strict",
             secure=settings.secure_cookies,
-            max_age=settings.idle_minutes * 60,
+            max_age=int(auth.CHALLENGE_FOR.total_seconds()),
+            path="/login",
         )
         return response
+
+    @web.post("/login/code", response_class=HTMLResponse)
+    def login_code(request: Request, code: Annotated[str, Form(max_length=16)] = "") -> Response:
+        """The second step of signing in, for people with a second factor."""
+        token = request.cookies.get(auth.CHALLENGE_COOKIE)
+        try:
+            with bot.db.session() as session:  # commits the attempt, failed or not
+                opened = auth.finish_sign_in(
+                    session,
+                    token=token,
+                    code=code,
+                    client=_client(request),
+                    at=bot.clock.now(),
+                    web=settings,
+                    sealer=sealer,
+                )
+        except auth.SignInRefused as exc:
+            return _refused(request, exc)
+        if opened is not None:
+            return _signed_in(opened)
+        with bot.db.session() as session:
+            enrolment = auth.pending_enrolment(session, token=token, sealer=sealer, issuer=issuer)
+        return render(
+            request,
+            "login_code.html",
+            {"enrolment": enrolment, "error": "that code is not right, or was used already"},
+            who=None,
+            status_code=401,
+        )
 
     @web.post("/logout")
     def logout(request: Request, who: AnyoneAction) -> Response:
@@ -231,6 +299,9 @@ def create_app(
 
     for page in PAGES:
         web.include_router(page)
+    web.include_router(accounts.public_router)  # X's return address, before the session
+    web.include_router(survey_pages.router(bot))
+    web.include_router(report_form.router(bot))
 
     @web.get("/reports", response_class=HTMLResponse)
     def reports(

@@ -4,6 +4,7 @@ anything the student wrote or who they are."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -79,6 +80,7 @@ class Inbox:
     unknown: frozenset[str] = frozenset()  # recipients refused with 550
     received: list[Received] = field(default_factory=list)
     refused: int = 0
+    silent_seconds: float = 0  # take the email, then wait this long before answering
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -89,6 +91,8 @@ class Inbox:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.silent_seconds:
+            await asyncio.sleep(self.silent_seconds)
         if self.temporary_refusals:
             self.temporary_refusals -= 1
             self.refused += 1
@@ -371,6 +375,26 @@ def test_after_max_attempts_an_email_is_failed_kept_shown_and_can_be_resent(
         assert run_alerts(app).sent == 1
     assert len(inbox.received) == 1
     assert "alert.email_requeued" in _actions(app)
+
+
+def test_a_server_silent_after_taking_the_email_gets_the_alert_again_later(
+    db: Database, make_settings: Any, port: int
+) -> None:
+    """It may have delivered it; a second copy of an alert costs less than a lost one."""
+    settings = make_settings(on_duty=OFFICERS[:1], smtp={"timeout_seconds": 1})
+    app = _app(db, settings, TUESDAY_10AM)
+    _message(app, "1", RISK_TEXT)
+    with smtp_server(Inbox(silent_seconds=3), port):
+        report = run_alerts(app)
+    assert (report.sent, report.retrying, report.failed) == (0, 1, 0)
+    [waiting] = _notifications(app)
+    assert waiting.status == NotificationStatus.QUEUED
+    assert "may have been delivered" in (waiting.last_error or "")
+    with app.db.session() as session:
+        retry = session.exec(
+            select(AuditEntry).where(AuditEntry.action == "alert.email_retrying")
+        ).one()
+    assert retry.detail["error"] == "AnswerLost"
 
 
 def test_a_refused_address_fails_at_once_and_the_control_room_gets_the_alert(

@@ -21,7 +21,7 @@ import channels.in_the_know as itk
 from bot.app import App, build
 from bot.cli import main
 from bot.clock import FixedClock
-from bot.config import Settings
+from bot.config import Settings, SmtpSettings
 from bot.db import Database
 from bot.errors import AuthError, PermanentError, TransientError
 from bot.ingest import retry_dead_letters
@@ -45,6 +45,8 @@ REPLIES = {  # fixture -> the Message-ID it is stored under
     "reply_non_utf8.eml": "<7c1e5a2b-93f0-4d8e-b6a1-2f4c9d0e8b17@example.com>",
 }
 AUTOMATIC = "reply_auto_reply.eml"
+# Replies go out through it; status only checks that it is configured (never called here).
+MAIL_SERVER = SmtpSettings(host="127.0.0.1", from_address="campus.police@lancashire.police.uk")
 MALFORMED = "malformed_from_header_lost.eml"
 
 
@@ -254,7 +256,7 @@ def test_plain_on_loopback_starttls_and_imaps_all_read_the_mailbox(
     dovecot: Dovecot, security: str
 ) -> None:
     dovecot.deliver(raw("reply_plain.eml"))
-    channel = InTheKnowChannel(dovecot.settings(security))
+    channel = InTheKnowChannel(dovecot.settings(security), smtp=MAIL_SERVER)
     status = channel.check()
     assert (status.health, status.detail) == (Health.OK, "INBOX: 1 emails")
     [message] = channel.fetch(None).messages
@@ -369,6 +371,13 @@ def test_operator_polls_and_checks_the_mailbox_from_the_command_line(
     )
     assert main(["--config", str(config), "poll", "in_the_know"]) == 0
     assert "stored 0, duplicates 0, dead-lettered 0" in capsys.readouterr().out
+    assert main(["--config", str(config), "channels", "status"]) == 1
+    assert (
+        "in_the_know: degraded INBOX: 3 emails; replies cannot be emailed until you set "
+        "smtp.host, smtp.from_address"
+    ) in " ".join(capsys.readouterr().out.split())
+    with config.open("a") as more:
+        more.write("smtp:\n  host: 127.0.0.1\n  from_address: campus.police@lancashire.police.uk\n")
     assert main(["--config", str(config), "channels", "status"]) == 0
     assert "in_the_know: ok INBOX: 3 emails" in capsys.readouterr().out
     monkeypatch.setenv("CAMPUSBOT_IN_THE_KNOW__IMAP_PASSWORD", "a-wrong-password")

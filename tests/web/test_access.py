@@ -7,18 +7,24 @@ changes is checked on the audit log, which every action writes to.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyotp
 import pytest
+import responses
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from sqlalchemy import func
 from sqlmodel import select
 
 from bot.app import App
+from bot.config import Settings
+from bot.credentials import Sealer, new_key
 from bot.models import AuditEntry, User
+from bot.web import second_factor
 from tests.web.support import BY_ROLE, attach_photo, client_for, csrf_of, seed_cases, seed_post
 
 STAFF = frozenset({"officer", "comms_officer", "admin"})
@@ -45,6 +51,37 @@ class Route:
     allowed: frozenset[str]
     form: dict[str, Any] = field(default_factory=dict)
     acts_as: str | None = None  # the allowed role that acts (default: the first in order)
+    # What the action needs beforehand (e.g. a second factor being set up); returns form
+    # fields only known then (e.g. the code).
+    prepare: Callable[[App], dict[str, Any]] | None = None
+    ok: frozenset[int] = frozenset({200, 201, 303})  # what the allowed role gets
+
+
+PAGE_ID = "104857600000001"
+
+
+def _set_up_factor(app: App, username: str, *, confirm: bool) -> str:
+    sealer = Sealer(app.settings.credentials_key)
+    with app.db.session() as session:
+        user = session.exec(select(User).where(User.username == username)).one()
+        secret = second_factor.begin(
+            session, sealer, user=user, at=app.clock.now(), issuer="test"
+        ).secret
+        if confirm:
+            code = pyotp.TOTP(secret).at(app.clock.now())
+            assert second_factor.confirm(session, sealer, user=user, code=code, at=app.clock.now())
+    return secret
+
+
+def _awaiting_first_code(app: App) -> dict[str, Any]:
+    """cara.comms (who acts on routes open to all) has begun setting up: her app's code."""
+    secret = _set_up_factor(app, "cara.comms", confirm=False)
+    return {"code": pyotp.TOTP(secret).at(app.clock.now())}
+
+
+def _khan_has_a_factor(app: App) -> dict[str, Any]:
+    _set_up_factor(app, "pc.khan", confirm=True)
+    return {}
 
 
 ROUTES = {
@@ -92,8 +129,47 @@ ROUTES = {
     "disable user": Route("POST", lambda i: f"/users/{i.other_user}/disable", ADMIN),
     "reset password": Route("POST", lambda i: f"/users/{i.other_user}/password", ADMIN),
     "sign out": Route("POST", lambda i: "/logout", EVERYONE, acts_as="analyst"),
+    "security": Route("GET", lambda i: "/security", EVERYONE),
+    "start second factor": Route("POST", lambda i: "/security/totp/start", EVERYONE),
+    "confirm second factor": Route(
+        "POST", lambda i: "/security/totp/confirm", EVERYONE, prepare=_awaiting_first_code
+    ),
+    "reset second factor": Route(
+        "POST", lambda i: f"/security/totp/{i.other_user}/reset", ADMIN, prepare=_khan_has_a_factor
+    ),
+    "accounts": Route("GET", lambda i: "/accounts", ADMIN),
+    "connect X": Route("POST", lambda i: "/accounts/twitter/connect", ADMIN),
+    "finish connecting X": Route(  # an unknown state: the admin is told to start again
+        "GET", lambda i: "/accounts/twitter/finish?state=unknown&code=c", ADMIN, ok=frozenset({400})
+    ),
+    "connect Facebook": Route(
+        "POST", lambda i: "/accounts/facebook", ADMIN, {"page_token": "EAAGm0PX4ZCpsBAPageToken"}
+    ),
 }
 ORDER = ("comms_officer", "officer", "admin", "analyst")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """With what connecting the channel accounts needs: the key, X's client, the page."""
+    return settings.model_copy(
+        update={
+            "credentials_key": SecretStr(new_key()),
+            "twitter": settings.twitter.model_copy(update={"client_id": "cl-1d"}),
+            "facebook": settings.facebook.model_copy(update={"page_id": PAGE_ID}),
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def graph_api() -> Iterator[None]:
+    """Facebook's answer when a pasted page token is checked: the configured page."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mocked:
+        mocked.get(
+            "https://graph.facebook.com/v25.0/me",
+            json={"id": PAGE_ID, "name": "UCLan Campus Police"},
+        )
+        yield
 
 
 def _prepare(app: App) -> Ids:
@@ -116,10 +192,12 @@ def _audit_count(app: App) -> int:
         return session.exec(select(func.count()).select_from(AuditEntry)).one()
 
 
-def _send(client: TestClient, route: Route, ids: Ids, csrf: str | None) -> int:
+def _send(
+    client: TestClient, route: Route, ids: Ids, csrf: str | None, prepared: dict[str, Any]
+) -> int:
     if route.method == "GET":
         return client.get(route.path(ids), follow_redirects=False).status_code
-    data = dict(route.form)
+    data = {**route.form, **prepared}
     if csrf is not None:
         data["csrf_token"] = csrf
     return client.post(route.path(ids), data=data, follow_redirects=False).status_code
@@ -129,25 +207,26 @@ def _send(client: TestClient, route: Route, ids: Ids, csrf: str | None) -> int:
 def test_route_checks_role_and_csrf(web_app: App, name: str) -> None:
     route = ROUTES[name]
     ids = _prepare(web_app)
+    prepared = route.prepare(web_app) if route.prepare is not None else {}
     clients = {role: client_for(web_app, BY_ROLE[role]) for role in ORDER}
     tokens = {role: csrf_of(client) for role, client in clients.items()}
 
     anonymous = client_for(web_app)
-    response_status = _send(anonymous, route, ids, "anything")
+    response_status = _send(anonymous, route, ids, "anything", prepared)
     assert response_status == 303  # to the sign-in page
 
     before = _audit_count(web_app)
     for role in ORDER:
         if role not in route.allowed:
-            assert _send(clients[role], route, ids, tokens[role]) == 403, role
+            assert _send(clients[role], route, ids, tokens[role], prepared) == 403, role
     actor = route.acts_as or next(r for r in ORDER if r in route.allowed)
     if route.method == "POST":
-        assert _send(clients[actor], route, ids, None) == 403  # no token
+        assert _send(clients[actor], route, ids, None, prepared) == 403  # no token
         other = next(t for r, t in tokens.items() if r != actor)
-        assert _send(clients[actor], route, ids, other) == 403  # someone else's token
+        assert _send(clients[actor], route, ids, other, prepared) == 403  # someone else's token
         assert _audit_count(web_app) == before  # nothing was done
-    status = _send(clients[actor], route, ids, tokens[actor])
-    assert status in (200, 201, 303), (actor, status)
+    status = _send(clients[actor], route, ids, tokens[actor], prepared)
+    assert status in route.ok, (actor, status)
     if route.method == "POST":
         assert _audit_count(web_app) > before  # the action was done, and audited
 
