@@ -7,6 +7,11 @@ and the other is told it has just gone, on SQLite and PostgreSQL alike.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import re
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -19,6 +24,9 @@ from bot.errors import BotError
 from bot.models import Booking, BookingStatus, MeetingSlot, SlotKind
 
 MAX_MINUTES = 8 * 60
+WEB = "web"  # the channel of bookings made on the /meet page
+_MANAGE_ID = re.compile(r"[0-9a-f]{32}")
+_RANKS = frozenset({"pc", "pcso", "dc", "sgt", "ds", "insp", "inspector", "officer", "sergeant"})
 
 
 class SlotTaken(BotError):
@@ -99,6 +107,8 @@ def book(
     at: datetime,
     name: str | None = None,
     case_reference: str | None = None,
+    email: str | None = None,
+    manage_id: str | None = None,
 ) -> Booking:
     slot = session.get(MeetingSlot, slot_id)
     if slot is None or slot.withdrawn:
@@ -111,6 +121,8 @@ def book(
         contact_id=contact_id,
         name=name,
         case_reference=case_reference,
+        email=email,
+        manage_id=manage_id,
         created_at=at,
     )
     session.add(booking)
@@ -155,10 +167,18 @@ def cancel(session: Session, *, booking_id: int, by: str, at: datetime) -> Booki
 def rebook(
     session: Session, *, booking_id: int, new_slot_id: int, by: str, at: datetime
 ) -> Booking:
-    """Move a booking: the new slot is taken first, so a failure keeps the old one."""
+    """Move a booking: the new slot is taken first, so a failure keeps the old one.
+
+    The new booking inherits the manage link, so the link a student saved keeps working;
+    on failure the whole unit of work rolls back and the old booking keeps it."""
     old = session.get(Booking, booking_id)
     if old is None or old.status != BookingStatus.BOOKED:
         raise BotError(f"no live booking {booking_id}")
+    if new_slot_id == old.slot_id:
+        raise BotError("that is the slot already booked")
+    manage_id, old.manage_id = old.manage_id, None
+    session.add(old)
+    session.flush()
     new = book(
         session,
         slot_id=new_slot_id,
@@ -167,12 +187,16 @@ def rebook(
         at=at,
         name=old.name,
         case_reference=old.case_reference,
+        email=old.email,
+        manage_id=manage_id,
     )
     cancel(session, booking_id=booking_id, by=by, at=at)
     return new
 
 
-def invitation(slot: MeetingSlot, booking: Booking, *, team: str) -> bytes:
+def invitation(
+    slot: MeetingSlot, booking: Booking, *, team: str, manage_url: str | None = None
+) -> bytes:
     """An .ics invitation the student's calendar can import (RFC 5545)."""
     calendar = Calendar()
     calendar.add("prodid", "-//campusbot//UCLan Campus Police//EN")
@@ -185,10 +209,45 @@ def invitation(slot: MeetingSlot, booking: Booking, *, team: str) -> bytes:
     event.add("dtend", slot.ends_at)
     event.add("summary", f"Meeting with the {team} team")
     event["location"] = vText(slot.place)
+    how = f"cancel or move it at {manage_url}" if manage_url else "reply to cancel or rebook"
     event.add(
         "description",
-        "If you can no longer come, reply to cancel or rebook. In an emergency always call 999.",
+        f"If you can no longer come, {how}. In an emergency always call 999.",
     )
     event.add("status", "CONFIRMED" if booking.status == BookingStatus.BOOKED else "CANCELLED")
     calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+def new_manage_id() -> str:
+    return secrets.token_hex(16)
+
+
+def manage_code(key: bytes, manage_id: str) -> str:
+    """The secret in a booking's manage link: its random id and an HMAC of it under the
+    key. Nothing stored reveals the HMAC, so a copy of the database cannot cancel anyone's
+    meeting, yet the link can be written again (in the reminder) without being stored."""
+    mac = hmac.new(key, f"meeting-manage|{manage_id}".encode(), hashlib.sha256).digest()
+    return f"{manage_id}-{base64.urlsafe_b64encode(mac[:16]).decode().rstrip('=')}"
+
+
+def booking_for_code(session: Session, key: bytes, code: str) -> Booking | None:
+    """The booking a manage link names, or None for a wrong or unknown code."""
+    manage_id, _, _mac = code[:64].partition("-")
+    if not _MANAGE_ID.fullmatch(manage_id):
+        return None
+    if not hmac.compare_digest(manage_code(key, manage_id).encode(), code.encode()):
+        return None
+    return session.exec(select(Booking).where(Booking.manage_id == manage_id)).first()
+
+
+def first_name(officer: str) -> str:
+    """What a student is told of who they will meet: a first name only, never a surname.
+
+    ``officer`` is free text ("PC Sarah Ashworth", "pc.ashworth"): the first word after any
+    rank, if a surname follows it; otherwise no name at all."""
+    words = [w for w in re.split(r"[\s._]+", officer.strip()) if w]
+    names = [w for w in words if w.lower().rstrip(".") not in _RANKS and "@" not in w]
+    if len(names) >= 2 and names[0].isalpha():
+        return names[0].capitalize() if names[0].islower() else names[0]
+    return "a campus officer"

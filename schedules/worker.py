@@ -21,6 +21,7 @@ from bot.channel_auth import refresh_due
 from bot.delivery import deliver_due
 from bot.errors import AuthError, PermanentError, RateLimited, TransientError
 from bot.incident_reports import run_round
+from bot.meeting_reminders import send_reminders
 from bot.observability import metrics
 from bot.polling import poll_once
 from bot.posts import expire_overdue
@@ -37,6 +38,7 @@ PUBLISH_EVERY_SECONDS = 30
 EXPIRE_EVERY_SECONDS = 300
 RETENTION_EVERY_SECONDS = 24 * 3600
 SURVEYS_EVERY_SECONDS = 300
+REMINDERS_EVERY_SECONDS = 300
 TOKENS_EVERY_SECONDS = 300  # X's tokens are renewed 15 minutes before they expire
 REPORTS_EVERY_SECONDS = 15  # guided report conversations answer within seconds
 INSIGHTS_EVERY_SECONDS = 6 * 3600  # Meta settles a day's figures over the following hours
@@ -102,6 +104,7 @@ def jobs(app: App) -> dict[str, tuple[Callable[[], object], int]]:
         "collect_survey_replies": (lambda: run_collection(app), SURVEYS_EVERY_SECONDS),
         "incident_reports": (lambda: run_round(app), REPORTS_EVERY_SECONDS),
         "refresh_channel_tokens": (lambda: refresh_due(app), TOKENS_EVERY_SECONDS),
+        "send_meeting_reminders": (lambda: send_reminders(app), REMINDERS_EVERY_SECONDS),
         **daily,
     }
 

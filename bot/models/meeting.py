@@ -56,3 +56,11 @@ class Booking(SQLModel, table=True):
     status: str = Field(default=BookingStatus.BOOKED, sa_type=String(16), index=True)
     created_at: datetime = utc_field()
     cancelled_at: datetime | None = optional_utc()
+    # A booking made on the web page: the student's private manage link is derived from
+    # this random id and the key (bot.meetings.manage_code), so the database alone cannot forge it.
+    manage_id: str | None = Field(default=None, max_length=32, unique=True, index=True)
+    email: str | None = Field(default=None, max_length=254)  # only for the reminder
+    reminded_at: datetime | None = optional_utc()
+    reminder_attempts: int = 0
+    reminder_error: str | None = Field(default=None, max_length=300)
+    reminder_refused: bool = False  # the mail server refused the address for good

@@ -49,7 +49,7 @@ from bot.observability import metrics as observed
 from bot.observability.middleware import RequestContext
 from bot.report_render import render_html
 from bot.reports import ReportQuery, build_report
-from bot.web import auth, report_form, survey_pages
+from bot.web import auth, meeting_pages, report_form, survey_pages
 from bot.web.access import Anyone, AnyoneAction, NeedsSignIn, landing_page
 from bot.web.api import create_api
 from bot.web.headers import SecurityHeaders
@@ -302,6 +302,7 @@ def create_app(
     web.include_router(accounts.public_router)  # X's return address, before the session
     web.include_router(survey_pages.router(bot))
     web.include_router(report_form.router(bot))
+    web.include_router(meeting_pages.router(bot))
 
     @web.get("/reports", response_class=HTMLResponse)
     def reports(
