@@ -241,3 +241,16 @@ def test_bad_input_is_explained_to_a_browser(console: App) -> None:
     assert client.get("/cases/abc").status_code == 422
     api = client.get("/calendar?weeks=13", headers={"accept": "application/json"})
     assert api.status_code == 422 and api.json()["detail"][0]["loc"] == ["query", "weeks"]
+
+
+def test_the_inbox_shows_recent_alerts_to_officers_and_links_their_cases(
+    console: App, seeded: Seeded
+) -> None:
+    from bot.alerts import run_alerts
+
+    run_alerts(console)  # the worker's job: raises the P1 and P2 alerts (email is off)
+    page = client_for(console, "pc.jones").get("/").text
+    assert "Recent alerts" in page
+    assert f'href="/cases/{seeded.risk_case}"' in page and "P1 risk to life" in page
+    assert f'href="/cases/{seeded.urgent_case}"' in page
+    assert "kill herself" not in page.split("Recent alerts")[1].split("</section>")[0]

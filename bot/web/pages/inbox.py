@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import ColumnElement, String, cast, func
 from sqlmodel import Session, col, select
 
+from bot.alerts import alerts_for
 from bot.models import Case, CaseStatus, Message
 from bot.web.access import Staff, StaffPolling, app_of
 from bot.web.auth import SignedIn
@@ -174,9 +175,11 @@ def _context(request: Request, who: SignedIn, f: Filters) -> dict[str, Any]:
     with bot.db.session() as session:
         rows, total = inbox_rows(session, f, who.user.username)
         choices = _choices(session)
+        alerts = alerts_for(session, who.user, now=bot.clock.now(), limit=10)
     pages = max(1, -(-total // PAGE_SIZE))
     return {
         "rows": rows,
+        "alerts": alerts,
         "total": total,
         "f": f,
         "pages": pages,
