@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from contextvars import ContextVar
 from datetime import date, time, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -338,6 +339,15 @@ class OfficeHoursSettings(Section):
 _EMAIL_ADDRESS = re.compile(r"^[^@\s<>(),;:\"\[\]\\]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+$")
 
 
+def _email_address(value: str) -> str:
+    if not _EMAIL_ADDRESS.match(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
 class SmtpSettings(Section):
     """The one mail server the bot sends through: alerts, partner reports, In The Know replies.
 
@@ -354,7 +364,8 @@ class SmtpSettings(Section):
     user: str | None = None
     password: SecretStr | None = None
     timeout_seconds: int = Field(default=30, ge=1, le=300)
-    from_address: str | None = None  # the sender of every email (partners may override it)
+    # the sender of every email (partners may override it)
+    from_address: EmailAddress | None = None
 
     @property
     def port_number(self) -> int:
@@ -366,13 +377,6 @@ class SmtpSettings(Section):
         if self.user and not (self.password and self.password.get_secret_value()):
             gaps.append("smtp.password (environment: CAMPUSBOT_SMTP__PASSWORD)")
         return gaps
-
-    @field_validator("from_address")
-    @classmethod
-    def _one_address(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_ADDRESS.match(value):
-            raise ValueError(f"not an email address: {value!r}")
-        return value
 
     @field_validator("ca_file")
     @classmethod
@@ -416,7 +420,7 @@ class AlertSettings(Section):
 
     email: bool = False
     on_duty: list[str] = Field(default_factory=list)  # the officers' or the team's addresses
-    control_room: str | None = None
+    control_room: EmailAddress | None = None
     office_hours: OfficeHoursSettings = OfficeHoursSettings()
     max_attempts: int = Field(default=12, ge=1, le=100)  # then failed, kept, shown
 
@@ -436,13 +440,6 @@ class AlertSettings(Section):
                     "sends: " + "; ".join(moved)
                 )
         return data
-
-    @field_validator("control_room")
-    @classmethod
-    def _one_address(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_ADDRESS.match(value):
-            raise ValueError(f"not an email address: {value!r}")
-        return value
 
     @field_validator("on_duty")
     @classmethod
@@ -493,17 +490,10 @@ class PartnerAgency(Section):
 
     name: str = Field(min_length=3, max_length=200)
     agreement: str = Field(min_length=3, max_length=300)  # the signed agreement's reference
-    email: str | None = None
+    email: EmailAddress | None = None
     scenarios: list[str] = Field(min_length=1)
     fields: list[PartnerField] = Field(min_length=1)
     handling: list[HandlingCode] = Field(default_factory=_sharing_permitted)
-
-    @field_validator("email")
-    @classmethod
-    def _one_address(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_ADDRESS.match(value):
-            raise ValueError(f"not an email address: {value!r}")
-        return value
 
     @field_validator("scenarios")
     @classmethod
@@ -523,16 +513,9 @@ class PartnerSettings(Section):
     smtp.from_address), marked with the Government Security Classification ``marking``.
     """
 
-    from_address: str | None = None
+    from_address: EmailAddress | None = None
     marking: str = Field(default="OFFICIAL-SENSITIVE", min_length=3, max_length=60)
     agencies: dict[str, PartnerAgency] = Field(default_factory=dict)
-
-    @field_validator("from_address")
-    @classmethod
-    def _one_address(cls, value: str | None) -> str | None:
-        if value is not None and not _EMAIL_ADDRESS.match(value):
-            raise ValueError(f"not an email address: {value!r}")
-        return value
 
     @field_validator("agencies")
     @classmethod

@@ -23,18 +23,17 @@ from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from bot.errors import BotError, ConfigError
+from bot.errors import BotError
+from bot.yaml_files import load_folder, load_model
 from schedules.campaigns import Campaign
 
 MAX_FILE_BYTES = 64 * 1024
@@ -189,44 +188,14 @@ class Survey(_Strict):
         return self.in_the_know.subject or self.title
 
 
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'survey'}: {err['msg']}" for err in exc.errors()
-    )
-
-
 def load_survey(path: Path) -> Survey:
     """Parse and validate one file; the error names the file, the field and the reason."""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ConfigError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"{path.name}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: expected a mapping of survey fields")
-    try:
-        survey = Survey.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(f"{path.name}: {_problems(exc)}") from None
-    if survey.id != path.stem:
-        raise ConfigError(f"{path.name}: id {survey.id!r} must match the file name")
-    return survey
+    return load_model(path, Survey, kind="survey", key="id", max_bytes=MAX_FILE_BYTES)
 
 
 def load_surveys(folder: Path) -> list[Survey]:
     """Every survey in the folder; all problems are reported together."""
-    if not folder.is_dir():
-        raise ConfigError(f"surveys folder not found: {folder}")
-    surveys, problems = [], []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            surveys.append(load_survey(path))
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return surveys
+    return load_folder(folder, load_survey, kind="survey")
 
 
 def campaign_surveys(campaigns: Iterable[Campaign]) -> dict[str, str]:

@@ -15,18 +15,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     HttpUrl,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from bot.errors import ConfigError
+from bot.yaml_files import load_folder, load_model
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -128,36 +126,9 @@ class Campaign(Strict):
 
 def load_campaign(path: Path) -> Campaign:
     """Parse and validate one file; the error names the file, the field and the reason."""
-    if path.stat().st_size > MAX_FILE_BYTES:
-        raise ConfigError(f"{path.name}: larger than {MAX_FILE_BYTES // 1024} KiB")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as exc:  # ValueError: 2026-02-30
-        raise ConfigError(f"{path.name}: not valid YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path.name}: expected a mapping of campaign fields")
-    try:
-        campaign = Campaign.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path.name}: {problems}") from None
-    if campaign.name != path.stem:
-        raise ConfigError(f"{path.name}: name {campaign.name!r} must match the file name")
-    return campaign
+    return load_model(path, Campaign, kind="campaign", key="name", max_bytes=MAX_FILE_BYTES)
 
 
 def load_campaigns(folder: Path) -> list[Campaign]:
     """Every campaign in the folder; all problems are reported together."""
-    if not folder.is_dir():
-        raise ConfigError(f"campaigns folder not found: {folder}")
-    campaigns, problems = [], []
-    for path in sorted(folder.glob("*.yaml")):
-        try:
-            campaigns.append(load_campaign(path))
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n".join(problems))
-    return campaigns
+    return load_folder(folder, load_campaign, kind="campaign")
